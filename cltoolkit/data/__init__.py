@@ -1,0 +1,38 @@
+"""Data: sources (embedded digits, real datasets) and the task streams built from them."""
+
+from .attributes import CELEBA_GROUPS, AttributeTasks, attribute_tasks, celeba_attributes, digit_attributes
+from .sources import DATASETS, Source, load_digits, load_source
+from .streams import (
+    STREAM_KINDS,
+    Stream,
+    Task,
+    apply_permutation,
+    make_stream,
+    permutations,
+    permuted_stream,
+    rotate,
+    rotated_stream,
+    split_stream,
+)
+
+__all__ = [
+    "CELEBA_GROUPS",
+    "DATASETS",
+    "STREAM_KINDS",
+    "AttributeTasks",
+    "Source",
+    "Stream",
+    "Task",
+    "apply_permutation",
+    "attribute_tasks",
+    "celeba_attributes",
+    "digit_attributes",
+    "load_digits",
+    "load_source",
+    "make_stream",
+    "permutations",
+    "permuted_stream",
+    "rotate",
+    "rotated_stream",
+    "split_stream",
+]
