@@ -42,8 +42,7 @@ class Task:
 
     def __repr__(self) -> str:
         return (
-            f"Task({self.name!r}, train={len(self.x_train)}, test={len(self.x_test)}, "
-            f"num_outputs={self.num_outputs})"
+            f"Task({self.name!r}, train={len(self.x_train)}, test={len(self.x_test)}, num_outputs={self.num_outputs})"
         )
 
 
@@ -279,3 +278,16 @@ def make_stream(source: Source, kind: str = "split", num_tasks: int | None = Non
     if kind == "permuted":
         return permuted_stream(source, num_tasks=num_tasks, seed=seed)
     return rotated_stream(source, num_tasks=num_tasks, seed=seed)
+
+
+def load_stream(
+    dataset: str = "digits",
+    kind: str = "split",
+    num_tasks: int | None = None,
+    seed: int = 0,
+    root=None,
+) -> Stream:
+    """Load ``dataset`` (see :func:`~cltoolkit.data.load_source`) and build a ``kind`` stream from it."""
+    from .sources import load_source
+
+    return make_stream(load_source(dataset, root=root), kind, num_tasks=num_tasks, seed=seed)

@@ -1,0 +1,366 @@
+"""``python -m cltoolkit``: run a method on a stream from the command line, or check datasets.
+
+Examples::
+
+    python -m cltoolkit run finetune --dataset digits --stream permuted --json r.json
+    python -m cltoolkit run ewc --stream split --seed 1
+    python -m cltoolkit data list
+
+Bad input (unknown names, impossible parameters, missing data, no GPU) ends
+with exit status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import DEVICES, SCALES, get_device, get_scale
+from .data.sources import DATASETS
+from .data.streams import STREAM_KINDS
+from .errors import CltkError, ConfigError
+
+# method -> (module that runs it, default stream)
+METHODS = {
+    "finetune": ("cltoolkit.baselines", "permuted"),
+    "ewc": ("cltoolkit.baselines", "permuted"),
+    "si": ("cltoolkit.baselines", "permuted"),
+    "joint": ("cltoolkit.baselines", "permuted"),
+    "piggyback": ("cltoolkit.piggyback", "split"),
+    "roaming": ("cltoolkit.roaming", "attributes"),
+    "hypernet": ("cltoolkit.hypernet", "permuted"),
+}
+
+DESCRIPTION = """\
+cltoolkit: continual and multi-task learning, from scratch.
+
+Commands:
+  run METHOD   learn a task stream with a method and print the accuracy matrix
+               (methods: finetune, ewc, si, joint, piggyback, roaming, hypernet)
+  data list    show which real datasets are downloaded under $CLTK_DATA
+  data check   verify downloaded datasets against their checksums
+  info         versions, device, scale and paths
+
+Everything runs offline on scikit-learn's embedded 8x8 digits by default.
+Environment: CLTK_SCALE (smoke|default|paper), CLTK_DEVICE (auto|cpu|cuda|mps),
+CLTK_DATA (datasets), CLTK_CACHE (checkpoints). Flags override them.
+"""
+
+RUN_EPILOG = """\
+streams:
+  split      5 tasks x 2 classes, one head per task (task-incremental)
+  permuted   N tasks, each a fixed pixel permutation, shared head (domain-incremental)
+  rotated    N tasks, each a fixed rotation angle, shared head (domain-incremental)
+  attributes multi-task set of binary attributes (roaming only)
+
+scales:
+  smoke      seconds: 1 epoch on 200 examples per task (CI)
+  default    the embedded digits, CPU, about a minute
+  paper      the papers' sizes on real datasets (download them first; GPU)
+
+output: a readable table on stdout; --json PATH writes method, dataset, stream,
+scale, seed, tasks, seconds, acc_matrix (R[i][j] = accuracy on task j after
+training task i), avg_acc, bwt, forgetting, bytes_per_task, params.
+
+examples:
+  python -m cltoolkit run finetune --dataset digits --json r.json
+  python -m cltoolkit run ewc --stream permuted --tasks 5 --ewc-lambda 1000
+  CLTK_DEVICE=cuda python -m cltoolkit run si --scale paper --dataset mnist
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump)."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cltoolkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{run,data,info}")
+
+    run = sub.add_parser(
+        "run",
+        help="learn a task stream with a method",
+        description="Learn a task stream with METHOD and report the accuracy matrix and its metrics.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("method", choices=list(METHODS), metavar="METHOD", help=f"one of: {', '.join(METHODS)}")
+    common = run.add_argument_group("common options")
+    common.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help=f"one of: {', '.join(DATASETS)} (default: digits; mnist/celeba at paper scale)",
+    )
+    common.add_argument(
+        "--stream", default=None, metavar="KIND", help=f"one of: {', '.join(STREAM_KINDS)} (default depends on METHOD)"
+    )
+    common.add_argument("--tasks", type=_positive_int, default=None, metavar="N", help="number of tasks")
+    common.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+    common.add_argument("--seed", type=_non_negative_int, default=0, metavar="N", help="random seed (default 0)")
+    common.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    common.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
+    common.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="epochs per task")
+    common.add_argument("--lr", type=float, default=None, metavar="LR", help="learning rate")
+    common.add_argument("--data-root", default=None, metavar="DIR", help="where real datasets live ($CLTK_DATA)")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    base = run.add_argument_group("ewc / si")
+    base.add_argument("--ewc-lambda", type=float, default=None, metavar="L", help="EWC penalty strength")
+    base.add_argument("--si-c", type=float, default=None, metavar="C", help="SI penalty strength")
+
+    pb = run.add_argument_group("piggyback")
+    pb.add_argument("--threshold", type=float, default=None, metavar="TAU", help="mask threshold tau (5e-3)")
+
+    mr = run.add_argument_group("roaming")
+    mr.add_argument("--sharing-ratio", type=float, default=None, metavar="P", help="sharing ratio p in [0, 1]")
+    mr.add_argument("--update-interval", type=int, default=None, metavar="D", help="iterations between updates")
+    mr.add_argument("--selection", choices=["random", "cosine"], default=None, help="how units roam")
+    mr.add_argument("--no-roaming", action="store_true", help="fixed partitions (task routing)")
+
+    hn = run.add_argument_group("hypernet")
+    hn.add_argument("--beta", type=float, default=None, metavar="B", help="output-regulariser strength")
+    hn.add_argument("--chunk-size", type=int, default=None, metavar="C", help="chunked hypernetwork chunk size")
+    hn.add_argument("--emb-dim", type=int, default=None, metavar="E", help="task-embedding size")
+    hn.add_argument("--task-inference", action="store_true", help="infer the task by predictive entropy")
+
+    data = sub.add_parser(
+        "data",
+        help="list or verify real datasets",
+        description="Real datasets live under $CLTK_DATA; fetch them with `python data_scripts/download.py NAME`.",
+    )
+    data.add_argument("action", choices=["list", "check"], help="list: what is present; check: verify checksums")
+    data.add_argument("names", nargs="*", metavar="NAME", help="datasets to check (default: all)")
+    data.add_argument("--root", default=None, metavar="DIR", help="dataset directory (default: $CLTK_DATA)")
+
+    sub.add_parser("info", help="versions, device, scale and paths", description="Print the environment.")
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Validate names and fill the defaults that depend on scale and method (raises ConfigError)."""
+    args.scale = get_scale(args.scale)
+    args.device = str(get_device(args.device))
+    module, default_stream = METHODS[args.method]
+    args.stream = (args.stream or default_stream).lower()
+    if args.stream not in STREAM_KINDS:
+        raise ConfigError(f"unknown stream {args.stream!r}; choose one of: {', '.join(STREAM_KINDS)}")
+    if args.dataset is None:
+        if args.scale == "paper":
+            args.dataset = "celeba" if args.stream == "attributes" else "mnist"
+        else:
+            args.dataset = "digits"
+    args.dataset = args.dataset.lower().replace("-", "_")
+    if args.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if args.json:
+        parent = Path(args.json).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise ConfigError(f"cannot write --json {args.json}: directory {parent} does not exist")
+    return args
+
+
+def run_baseline_from_args(args: argparse.Namespace) -> dict:
+    """The ``run`` command for finetune / ewc / si / joint."""
+    from .baselines import default_config, run_baseline
+    from .data.streams import load_stream
+
+    if args.stream == "attributes":
+        raise ConfigError(f"{args.method} learns a sequence of tasks; use --stream split, permuted or rotated")
+    overrides = {}
+    for flag, field in (("epochs", "epochs"), ("lr", "lr"), ("ewc_lambda", "ewc_lambda"), ("si_c", "si_c")):
+        if getattr(args, flag) is not None:
+            overrides[field] = getattr(args, flag)
+    config = default_config(args.scale, **overrides)
+    stream = load_stream(args.dataset, args.stream, args.tasks, seed=args.seed, root=args.data_root)
+    result = run_baseline(
+        args.method,
+        stream,
+        config,
+        scale=args.scale,
+        device=args.device,
+        seed=args.seed,
+        progress=False if args.quiet else None,
+    )
+    return result.to_dict()
+
+
+def run_method(args: argparse.Namespace) -> dict:
+    """Dispatch ``run METHOD`` to the module that implements it and add the contract's common fields."""
+    args = resolve_run_args(args)
+    module_name, _ = METHODS[args.method]
+    start = time.perf_counter()
+    if module_name == "cltoolkit.baselines":
+        result = run_baseline_from_args(args)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                raise ConfigError(f"method {args.method!r} is not available in this version of cltoolkit") from None
+            raise
+        result = module.run_from_args(args)
+    result.update(
+        method=args.method,
+        dataset=args.dataset,
+        stream=args.stream,
+        scale=args.scale,
+        seed=args.seed,
+        device=args.device,
+    )
+    result.setdefault("seconds", round(time.perf_counter() - start, 3))
+    return result
+
+
+def format_result(result: dict) -> str:
+    """A readable table: the accuracy matrix (or per-task F-scores) and the summary metrics."""
+    lines = [
+        f"{result['method']} on {result['dataset']} / {result['stream']} "
+        f"(scale {result['scale']}, seed {result['seed']}, device {result.get('device', '?')})",
+    ]
+    tasks = [str(t) for t in result.get("tasks", [])]
+    if "acc_matrix" in result:
+        width = max([8] + [len(t) + 1 for t in tasks])
+        lines.append("")
+        lines.append("accuracy after training on (rows) / tested on (columns)")
+        lines.append(" " * (width + 1) + "".join(t.rjust(width) for t in tasks))
+        for name, row in zip(tasks, result["acc_matrix"]):
+            lines.append(name.rjust(width) + " " + "".join(f"{v:{width}.3f}" for v in row))
+        lines.append("")
+        lines.append(
+            f"average accuracy {result['avg_acc']:.3f}   backward transfer {result['bwt']:+.3f}   "
+            f"forgetting {result['forgetting']:.3f}"
+        )
+    if "per_task_f1" in result:
+        lines.append("")
+        lines.append(f"{'task':>12} {'F-score':>8} {'accuracy':>9}")
+        for name in tasks:
+            f1 = result["per_task_f1"].get(name, float("nan"))
+            acc = result.get("per_task_acc", {}).get(name, float("nan"))
+            lines.append(f"{name:>12} {f1:8.3f} {acc:9.3f}")
+        lines.append(f"{'mean':>12} {result['mean_f1']:8.3f}")
+    extras = []
+    if "params" in result:
+        extras.append(f"parameters {result['params']:,}")
+    if "bytes_per_task" in result:
+        extras.append(f"extra bytes per task {result['bytes_per_task']:,}")
+    if "compression_ratio" in result:
+        extras.append(f"compression ratio {result['compression_ratio']:.3f}")
+    extras.append(f"{result['seconds']:.1f} s")
+    lines.append("   ".join(extras))
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    """Write ``result`` as JSON atomically (a half-written file never appears under ``path``)."""
+    path = Path(path).expanduser()
+    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(result, f, indent=2, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def data_command(args: argparse.Namespace) -> int:
+    from .config import data_dir
+    from .data import fetch
+
+    root = Path(args.root).expanduser() if args.root else data_dir()
+    if args.action == "list":
+        print(fetch.format_status(root))
+        return 0
+    names = args.names or list(fetch.REAL_DATASETS)
+    failures = 0
+    for name in names:
+        ok, message = fetch.check(name, root)
+        print(f"{name:>14}: {message}")
+        failures += not ok
+    return 1 if failures else 0
+
+
+def info_command() -> int:
+    from .config import describe_environment
+
+    for key, value in describe_environment().items():
+        print(f"{key:>14}: {value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.version:
+            from . import __version__
+
+            print(f"cltoolkit {__version__}")
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command == "info":
+            return info_command()
+        if args.command == "data":
+            return data_command(args)
+        result = run_method(args)
+        print(format_result(result))
+        if args.json:
+            write_json(result, args.json)
+            print(f"wrote {args.json}")
+        return 0
+    except CltkError as exc:
+        print(f"cltoolkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cltoolkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
