@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("names", nargs="*", metavar="DATASET", help=f"one or more of: {', '.join(fetch.NAMES)}")
     parser.add_argument(
-        "--root", type=Path, default=None, help=f"folder that holds the datasets (default: $CLTK_DATA, now {data_dir()})"
+        "--root",
+        type=Path,
+        default=None,
+        help=f"folder that holds the datasets (default: $CLTK_DATA, now {data_dir()})",
     )
     parser.add_argument("--force", action="store_true", help="download and extract again even if the files are there")
     parser.add_argument("--list", action="store_true", help="show which datasets are present or missing, then exit")
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 spec.name, args.root, force=args.force, progress=not args.quiet, base_url=args.base_url, log=log
             )
             if not st["ready"]:
-                raise CltkError(f"{spec.title} is still incomplete: missing {', '.join(st['missing'])}")
+                raise CltkError(
+                    f"{spec.title} is still incomplete: missing {', '.join(st['missing'])}; run again with --force"
+                )
             if not args.quiet:
                 print(f"{spec.name}: ready in {st['root']}")
     except CltkError as exc:

@@ -71,6 +71,43 @@ def write_fake_mnist(
     return arrays
 
 
+def _py2(obj) -> bytes:
+    """Pickle opcodes for ``obj`` as Python 2's cPickle wrote them (``str`` as byte strings)."""
+    if isinstance(obj, (str, bytes)):
+        b = obj.encode("latin1") if isinstance(obj, str) else obj
+        return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + len(b).to_bytes(4, "little") + b
+    if obj is None:
+        return b"N"
+    if isinstance(obj, int):
+        return b"K" + bytes([obj]) if 0 <= obj < 256 else b"J" + obj.to_bytes(4, "little", signed=True)
+    if isinstance(obj, list):
+        return b"(" + b"".join(_py2(x) for x in obj) + b"l"
+    if isinstance(obj, tuple):
+        return b"(" + b"".join(_py2(x) for x in obj) + b"t"
+    if isinstance(obj, dict):
+        return b"(" + b"".join(_py2(k) + _py2(v) for k, v in obj.items()) + b"d"
+    if isinstance(obj, np.ndarray) and obj.dtype == np.uint8:
+        shape = tuple(int(d) for d in obj.shape)
+        return (
+            b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + _py2((0,)) + _py2("b") + b"\x87R"
+            b"(K\x01"
+            + _py2(shape)
+            + b"cnumpy\ndtype\n"
+            + _py2(("u1", 0, 1))
+            + b"R"
+            + _py2((3, "|", None, None, None, -1, -1, 0))
+            + b"b\x89"
+            + _py2(obj.tobytes())
+            + b"tb"
+        )
+    raise TypeError(f"cannot write {type(obj).__name__} as a Python 2 pickle")
+
+
+def python2_pickle(obj) -> bytes:
+    """``obj`` (dicts, lists, str, int, uint8 arrays) pickled the way the original CIFAR files were (Python 2)."""
+    return b"\x80\x02" + _py2(obj) + b"."
+
+
 def _cifar_layout(which: int) -> tuple[str, list[str], str, str, str]:
     if which == 10:
         return "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", "batches.meta"
@@ -80,12 +117,13 @@ def _cifar_layout(which: int) -> tuple[str, list[str], str, str, str]:
 
 
 def write_fake_cifar(
-    root: str | Path, which: int = 10, n_train: int = 20, n_test: int = 10, seed: int = 0
+    root: str | Path, which: int = 10, n_train: int = 20, n_test: int = 10, seed: int = 0, python2: bool = False
 ) -> dict[str, np.ndarray]:
     """Write CIFAR-10 (5 train batches) or CIFAR-100 pickles into ``root/cifar-10-batches-py`` or ``cifar-100-python``.
 
-    Pickles have ``bytes`` keys like the originals (``b'data'`` uint8 (n, 3072),
-    ``b'labels'`` or ``b'fine_labels'``). Returns ``x_train`` uint8 (n, 3, 32, 32),
+    Pickles have ``bytes`` keys (``b'data'`` uint8 (n, 3072), ``b'labels'`` or
+    ``b'fine_labels'``); ``python2=True`` writes them byte for byte as Python 2
+    did for the originals (keys are then Python 2 ``str``). Returns ``x_train`` uint8 (n, 3, 32, 32),
     ``y_train``, ``x_test``, ``y_test`` and ``class_names``.
     """
     rng = np.random.default_rng(seed)
@@ -104,7 +142,7 @@ def write_fake_cifar(
         if which == 100:
             entry[b"coarse_labels"] = (y // 5).tolist()
         entry[b"filenames"] = [f"img_{i}.png".encode() for i in range(len(x))]
-        path.write_bytes(pickle.dumps(entry, protocol=2))
+        path.write_bytes(python2_pickle(entry) if python2 else pickle.dumps(entry, protocol=2))
 
     splits = np.array_split(np.arange(n_train), len(train_files))
     for fname, idx in zip(train_files, splits):
@@ -115,7 +153,7 @@ def write_fake_cifar(
         meta = {b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 10000}
     else:
         meta = {b"fine_label_names": [n.encode() for n in names], b"coarse_label_names": [b"c"] * 20}
-    (folder / meta_file).write_bytes(pickle.dumps(meta, protocol=2))
+    (folder / meta_file).write_bytes(python2_pickle(meta) if python2 else pickle.dumps(meta, protocol=2))
     arrays["class_names"] = np.array(names)
     return arrays
 

@@ -126,6 +126,14 @@ def test_cifar_loads_pickles(tmp_path, which):
     assert src.num_classes == which and src.class_names[:2] == ["class_0", "class_1"]
 
 
+@pytest.mark.parametrize("which", [10, 100])
+def test_cifar_python2_pickles(tmp_path, which):
+    written = write_fake_cifar(tmp_path, which=which, n_train=10, n_test=5, python2=True)
+    src = load_source(f"cifar{which}", root=tmp_path)
+    assert torch.equal((src.x_train * 255).round().to(torch.uint8), torch.from_numpy(written["x_train"]))
+    assert src.y_test.tolist() == written["y_test"].tolist() and src.class_names[-1] == f"class_{which - 1}"
+
+
 def test_cifar_feeds_split_stream(tmp_path):
     write_fake_cifar(tmp_path, which=10)
     stream = make_stream(load_source("cifar10", root=tmp_path), "split")

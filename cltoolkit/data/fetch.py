@@ -207,6 +207,7 @@ REGISTRY: dict[str, DatasetSpec] = {
 }
 
 NAMES: tuple[str, ...] = tuple(REGISTRY)
+REAL_DATASETS = NAMES  # alias used by the CLI
 
 Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
@@ -263,7 +264,7 @@ def _leftovers(root: Path, spec: DatasetSpec) -> list[str]:
                 found += list(folder.glob(f".{f.produces}.*.part"))
             elif f.extract in ("tar", "zip"):
                 found += list(folder.glob(f".{f.produces}.*.tmp"))
-    return sorted(str(p.relative_to(root)) for p in found)
+    return sorted({str(p.relative_to(root)) for p in found})
 
 
 # --------------------------------------------------------------------------- status and verify
@@ -302,8 +303,14 @@ def status(root: str | Path | None = None, names: Iterable[str] | None = None) -
     return {get_spec(n).name: dataset_status(n, root) for n in (names if names is not None else NAMES)}
 
 
-def format_status(report: dict[str, dict]) -> str:
-    """A small table of :func:`status` output, one line per dataset, for terminals."""
+def format_status(report: dict[str, dict] | str | Path | None = None) -> str:
+    """A small table, one line per dataset, for terminals.
+
+    ``report`` is :func:`status` output, or a data root (``None``: ``$CLTK_DATA``)
+    whose status is computed here.
+    """
+    if not isinstance(report, dict):
+        report = status(report)
     lines = []
     for name, st in report.items():
         if st["ready"]:
@@ -312,7 +319,7 @@ def format_status(report: dict[str, dict]) -> str:
             what = "partial" if st["present"] or st["archives"] else "missing"
             line = f"{name:<14} {what:<8} fetch with: {st['command']}"
         if st["leftovers"]:
-            line += f"  (leftovers of an interrupted run, safe to delete: {', '.join(st['leftovers'])})"
+            line += f"  (left by an interrupted run; delete if no download is running: {', '.join(st['leftovers'])})"
         lines.append(line)
     return "\n".join(lines)
 
@@ -348,6 +355,28 @@ def verify(name: str, root: str | Path | None = None) -> list[FileCheck]:
         path = root / rel
         out.append(FileCheck(rel, expected, md5sum(path) if path.is_file() else None))
     return out
+
+
+def check(name: str, root: str | Path | None = None) -> tuple[bool, str]:
+    """Whether ``name`` is usable, and a one-line explanation, for ``cltoolkit data check``.
+
+    ``ok`` means every file the loader reads is present and every present file
+    with a published MD5 (archives, CIFAR batches) matches it.
+    """
+    st = dataset_status(name, root)
+    checks = verify(name, root)
+    bad = [c for c in checks if c.status == "mismatch"]
+    if bad:
+        detail = "; ".join(f"{c.path} has md5 {c.actual}, expected {c.expected}" for c in bad[:2])
+        if len(bad) > 2:
+            detail += f"; and {len(bad) - 2} more file(s)"
+        return False, f"corrupt: {detail}; download again with: {st['command']} --force"
+    if not st["ready"]:
+        return False, f"missing {', '.join(st['missing'])}; fetch with: {st['command']}"
+    n_ok = sum(c.status == "ok" for c in checks)
+    if n_ok:
+        return True, f"ready; {n_ok} file(s) match their published md5"
+    return True, "ready (no archive kept whose checksum could be rechecked)"
 
 
 # --------------------------------------------------------------------------- download
@@ -404,10 +433,11 @@ def _fetch_url(url: str, final: Path, md5: str, opener: Opener, progress: bool) 
 
 def _fetch_gdrive(f: RemoteFile, final: Path, spec: DatasetSpec, progress: bool) -> None:
     """Download a Google Drive file with ``gdown`` (if installed), with the same temp + MD5 + rename steps."""
+    root = final.parent.parent  # CelebA's files go in ROOT/celeba
     manual = (
-        f"download {f.name} by hand from {spec.homepage} (Google Drive links 'Align&Cropped Images' and "
-        f"'Anno' / 'Eval') into {final.parent}, then rerun {download_command(spec.name, final.parent.parent)} "
-        "to check and extract it"
+        f"download {', '.join(x.name for x in spec.files)} by hand from {spec.homepage} (Google Drive folders "
+        f"'Align&Cropped Images', 'Anno' and 'Eval') into {final.parent}, then run "
+        f"{download_command(spec.name, root)} to check and extract them"
     )
     try:
         import gdown
@@ -520,6 +550,15 @@ def _extract(f: RemoteFile, archive: Path) -> None:
         _unpack(archive, f.extract, f.produces, archive.parent)
 
 
+def _extracted(spec: DatasetSpec, f: RemoteFile, root: Path) -> bool:
+    """Whether what ``f`` extracts to is complete on disk (so neither download nor extraction is needed)."""
+    if f.produces is None:
+        return False
+    produced = _rel(spec, f.produces)
+    inside = [r for r in spec.required if r == produced or r.startswith(produced + "/")]
+    return (root / produced).exists() and all((root / r).exists() for r in inside)
+
+
 def download(
     name: str,
     root: str | Path | None = None,
@@ -549,7 +588,7 @@ def download(
     folder.mkdir(parents=True, exist_ok=True)
     for f in spec.files:
         archive = folder / f.name
-        if not force and f.produces is not None and (folder / f.produces).exists():
+        if not force and _extracted(spec, f, root):
             say(f"{spec.name}: {_rel(spec, f.produces)} already there")
             continue
         if not force and archive.is_file():

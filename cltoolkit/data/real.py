@@ -71,9 +71,7 @@ def _require(name: str, root: Path) -> None:
     msg = f"{st['title']} is not in {root} (missing {shown}). Fetch it with: {st['command']}"
     if st["archives"]:
         msg += " (the archives are already downloaded; it only extracts them)"
-    msg += (
-        f". Datasets live in $CLTK_DATA (now {data_dir()}); --root or load_source(..., root=DIR) picks another folder"
-    )
+    msg += f". Datasets are read from $CLTK_DATA (now {data_dir()}) unless a root folder is given"
     if st["manual"]:
         msg += (
             ". CelebA is on Google Drive: the command needs 'pip install gdown', or put img_align_celeba.zip, "
