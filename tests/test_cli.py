@@ -97,3 +97,16 @@ def test_info_and_version(capsys):
     assert main(["info"]) == 0
     assert "torch" in capsys.readouterr().out
     assert main(["--version"]) == 0
+
+
+def test_real_dataset_runs_through_the_same_cli(tmp_path):
+    from fake_datasets import write_fake_mnist
+
+    write_fake_mnist(tmp_path, n_train=40, n_test=20)
+    out = tmp_path / "r.json"
+    proc = run_cli(
+        "run", "ewc", "--dataset", "mnist", "--stream", "split", "--data-root", str(tmp_path), "--json", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["dataset"] == "mnist" and len(data["tasks"]) == 5
