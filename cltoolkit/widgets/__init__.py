@@ -5,6 +5,16 @@ One module per notebook; everything is re-exported here, so
 """
 
 from ._common import Explorer, frames_figure
+from .piggyback import mask_sparsity_explorer, mask_sparsity_figure, mask_sparsity_static_figure
 from .streams import stream_explorer, stream_figure, stream_static_figure
 
-__all__ = ["Explorer", "frames_figure", "stream_explorer", "stream_figure", "stream_static_figure"]
+__all__ = [
+    "Explorer",
+    "frames_figure",
+    "mask_sparsity_explorer",
+    "mask_sparsity_figure",
+    "mask_sparsity_static_figure",
+    "stream_explorer",
+    "stream_figure",
+    "stream_static_figure",
+]

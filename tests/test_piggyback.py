@@ -1,0 +1,424 @@
+import argparse
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cltoolkit.data.streams import Task
+from cltoolkit.errors import CheckpointMismatchError, ConfigError
+from cltoolkit.piggyback import (
+    Binarize,
+    MaskedConv2d,
+    MaskedLinear,
+    PiggybackNet,
+    Ternarize,
+    apply_masks,
+    default_config,
+    digits_backbone,
+    make_tasks,
+    mask_sparsity,
+    overall_sparsity,
+    pack_mask,
+    resnet_backbone,
+    run_from_args,
+    run_piggyback,
+    sparsity_at_threshold,
+    train_piggyback_task,
+    unpack_mask,
+)
+
+
+def _toy_task(name, n=64, outputs=3, seed=0, shape=(1, 8, 8)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, *shape, generator=g)
+    y = torch.randint(0, outputs, (n,), generator=g)
+    return Task(name, x, y, x[:32], y[:32], num_outputs=outputs)
+
+
+def _net(**kw):
+    torch.manual_seed(0)
+    body, dim = digits_backbone(1, (4, 8), hidden=16)
+    return PiggybackNet(body, dim, **kw), body, dim
+
+
+# -- binariser -------------------------------------------------------------------------------
+
+
+def test_binarize_forward_is_strictly_greater_and_backward_is_straight_through():
+    scores = torch.tensor([-1.0, 0.0, 5e-3, 5.0001e-3, 1.0], requires_grad=True)
+    mask = Binarize.apply(scores, 5e-3)
+    assert mask.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    upstream = torch.tensor([0.1, -0.2, 0.3, -0.4, 0.5])
+    mask.backward(upstream)
+    assert torch.equal(scores.grad, upstream)
+
+
+def test_fused_masked_weight_equals_weight_times_binarize():
+    from cltoolkit.piggyback import BinaryMaskedWeight
+
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(6, 7, generator=g)
+    raw = torch.rand(6, 7, generator=g) * 1e-2
+    raw[0, :3] = torch.tensor([5e-3, 0.0, -1.0])  # exactly at the threshold, zero, negative
+    s1, s2 = raw.clone().requires_grad_(True), raw.clone().requires_grad_(True)
+    fused = BinaryMaskedWeight.apply(weight, s1, 5e-3)
+    plain = weight * Binarize.apply(s2, 5e-3)
+    assert torch.equal(fused, plain)
+    upstream = torch.randn(6, 7, generator=g)
+    (fused * upstream).sum().backward()
+    (plain * upstream).sum().backward()
+    assert torch.equal(s1.grad, s2.grad)
+
+
+def test_ternarize_values_and_identity_gradient():
+    scores = torch.tensor([-0.1, 0.0, 0.004, 0.006], requires_grad=True)
+    m = Ternarize.apply(scores, 5e-3)
+    assert m.tolist() == [-1.0, 0.0, 0.0, 1.0]
+    m.sum().backward()
+    assert torch.equal(scores.grad, torch.ones(4))
+
+
+def test_masked_linear_gradient_is_upstream_times_weight():
+    layer = nn.Linear(5, 3)
+    masked = MaskedLinear.from_layer(layer)
+    x = torch.randn(7, 5)
+    out = masked(x)
+    out.sum().backward()
+    # dL/dW~ = sum_b g^T x ; dL/dm_r = dL/dW~ * W
+    expected = (torch.ones(7, 3).T @ x) * layer.weight.detach()
+    assert torch.allclose(masked.mask_scores.grad, expected, atol=1e-6)
+    assert not any(p is layer.weight for p in masked.parameters())
+
+
+# -- exact equality at initialisation --------------------------------------------------------
+
+
+def test_masked_layers_equal_wrapped_layers_exactly_at_init():
+    torch.manual_seed(0)
+    lin = nn.Linear(10, 4)
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, dilation=1, groups=1)
+    x = torch.randn(6, 10)
+    xi = torch.randn(2, 3, 9, 9)
+    ml, mc = MaskedLinear.from_layer(lin), MaskedConv2d.from_layer(conv)
+    assert torch.equal(ml(x), lin(x))
+    assert torch.equal(mc(xi), conv(xi))
+    assert [n for n, _ in ml.named_parameters()] == ["mask_scores"]
+    assert {"weight", "bias"} <= {n for n, _ in mc.named_buffers()}
+    assert torch.all(ml.mask_scores == 1e-2) and ml.threshold == 5e-3
+
+
+def test_grouped_conv_without_bias_matches():
+    torch.manual_seed(1)
+    grouped = nn.Conv2d(4, 4, 3, groups=2, bias=False)
+    x = torch.randn(1, 4, 5, 5)
+    assert torch.equal(MaskedConv2d.from_layer(grouped)(x), grouped(x))
+
+
+def test_piggyback_net_equals_backbone_at_init_and_to_plain_matches():
+    net, body, dim = _net()
+    x = torch.rand(5, 1, 8, 8)
+    net.add_task("a", 3)
+    body.eval()
+    assert torch.equal(net.body.eval()(x), body(x))
+    assert len(net.layer_names) == 3  # two convs and the hidden linear
+    net.finish_task()
+    plain = apply_masks(net, "a")
+    assert torch.allclose(plain(x), net.body(x), atol=1e-6)
+
+
+# -- bit-exact old tasks ---------------------------------------------------------------------
+
+
+def test_old_task_predictions_are_bit_identical_after_new_tasks():
+    net, _, _ = _net()
+    cfg = default_config("smoke", epochs=2, mask_lr=1e-2)
+    tasks = [_toy_task(f"t{k}", seed=k) for k in range(3)]
+    train_piggyback_task(net, tasks[0], cfg)
+    before = net(tasks[0].x_test, "t0").detach().clone()
+    train_piggyback_task(net, tasks[1], cfg)
+    train_piggyback_task(net, tasks[2], cfg)
+    net.eval()
+    assert torch.equal(net(tasks[0].x_test, "t0"), before)
+    assert net.overall_sparsity("t1") > 0  # training did change the mask of the new tasks
+
+
+def test_task_bn_keeps_a_private_copy_and_old_tasks_unchanged():
+    net, body, _ = _net(task_bn=True)
+    cfg = default_config("smoke", epochs=1)
+    a, b = _toy_task("a", seed=1), _toy_task("b", seed=2)
+    train_piggyback_task(net, a, cfg)
+    net.eval()
+    before = net(a.x_test, "a").detach().clone()
+    train_piggyback_task(net, b, cfg)
+    net.eval()
+    assert torch.equal(net(a.x_test, "a"), before)
+    bn_a, bn_b = net.bank["a"].bn, net.bank["b"].bn
+    assert not torch.equal(bn_a["0.layers.1.running_mean"], bn_b["0.layers.1.running_mean"])
+    assert net.bytes_per_task("b") > 4 * (8 + 4) * 4  # includes the BN copy
+
+
+def test_run_piggyback_reports_zero_forgetting():
+    body, dim = digits_backbone(1, (4, 8), hidden=16)
+    tasks = [_toy_task(f"t{k}", seed=k) for k in range(3)]
+    result = run_piggyback(tasks, body, dim, default_config("smoke", epochs=1))
+    R = result.acc_matrix
+    for j in range(3):
+        assert all(R[i, j] == R[j, j] for i in range(j, 3))
+    assert all(result.unchanged_since_learned().values())
+    assert set(result.sparsity) == {"t0", "t1", "t2"}
+
+
+# -- packing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (8,), (9,), (3, 5), (2, 3, 3, 3), (17, 13)])
+def test_pack_unpack_round_trip(shape):
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand(shape, generator=g) > 0.5
+    packed = pack_mask(mask)
+    n = math.prod(shape)
+    assert packed.dtype == torch.uint8 and packed.shape == (math.ceil(n / 8),)
+    assert torch.equal(unpack_mask(packed, shape), mask)
+
+
+def test_pack_bit_order_and_bad_input():
+    assert pack_mask(torch.tensor([True, False, False, False, False, False, False, True, True])).tolist() == [129, 128]
+    with pytest.raises(ConfigError, match="bool"):
+        pack_mask(torch.ones(3))
+    with pytest.raises(ConfigError, match="do not fit"):
+        unpack_mask(torch.zeros(2, dtype=torch.uint8), (17,))
+
+
+# -- bank ------------------------------------------------------------------------------------
+
+
+def test_bank_save_load_gives_identical_predictions(tmp_path):
+    net, body, dim = _net()
+    cfg = default_config("smoke", epochs=1, mask_lr=1e-2)
+    tasks = [_toy_task(f"t{k}", seed=k) for k in range(2)]
+    for t in tasks:
+        train_piggyback_task(net, t, cfg)
+    net.eval()
+    path = net.save_bank(tmp_path / "bank.pt")
+    fresh = PiggybackNet(body, dim).eval()
+    assert fresh.load_bank(path) == ["t0", "t1"]
+    for t in tasks:
+        assert torch.equal(fresh(t.x_test, t.name), net(t.x_test, t.name))
+    expected = sum(math.ceil(layer.weight.numel() / 8) for _, layer in net.masked_layers()) + 4 * (16 + 1) * 3
+    assert net.bytes_per_task() == expected
+
+
+def test_bank_for_another_backbone_or_corrupt_is_refused(tmp_path):
+    net, _, _ = _net()
+    train_piggyback_task(net, _toy_task("a"), default_config("smoke", epochs=1))
+    path = net.save_bank(tmp_path / "bank.pt")
+    torch.manual_seed(99)
+    other_body, dim = digits_backbone(1, (4, 8), hidden=16)
+    with pytest.raises(CheckpointMismatchError, match="another backbone"):
+        PiggybackNet(other_body, dim).load_bank(path)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointMismatchError, match="not a readable"):
+        net.load_bank(broken)
+    with pytest.raises(ConfigError, match="empty"):
+        _net()[0].save_bank(tmp_path / "empty.pt")
+
+
+# -- sparsity --------------------------------------------------------------------------------
+
+
+def test_sparsity_on_a_hand_made_mask():
+    masks = {"a": torch.tensor([True, False, False, True]), "b": torch.ones(2, 3, dtype=torch.bool)}
+    assert mask_sparsity(masks) == {"a": 0.5, "b": 0.0}
+    assert overall_sparsity(masks) == pytest.approx(2 / 10)
+    scores = {"a": torch.tensor([0.0, 0.004, 0.006, 0.02])}
+    assert sparsity_at_threshold(scores, 5e-3) == {"a": 0.5}
+    assert sparsity_at_threshold(scores, 0.01) == {"a": 0.75}
+    assert sparsity_at_threshold(scores, 0.0) == {"a": 0.25}
+
+
+def test_net_sparsity_report_per_layer():
+    net, _, _ = _net()
+    net.add_task("a", 2)
+    layer = dict(net.masked_layers())["1"]
+    with torch.no_grad():
+        layer.mask_scores.view(-1)[: layer.mask_scores.numel() // 4] = 0.0
+    net.finish_task()
+    report = net.sparsity("a")
+    assert report["1"] == pytest.approx(0.25)
+    assert report["0.layers.0"] == 0.0
+    assert 0 < net.overall_sparsity("a") < 0.25
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_bad_input_gives_clear_errors():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match="threshold must be a real number"):
+        MaskedLinear.from_layer(lin, threshold="0.1")
+    with pytest.raises(ConfigError, match=">= 0"):
+        MaskedLinear.from_layer(lin, threshold=-1e-3)
+    with pytest.raises(ConfigError, match="greater than the threshold"):
+        MaskedLinear.from_layer(lin, init=-1e-2)
+    with pytest.raises(ConfigError, match="nn.Linear"):
+        MaskedLinear.from_layer(nn.Conv2d(1, 1, 1))
+    with pytest.raises(ConfigError, match="no nn.Conv2d or nn.Linear"):
+        PiggybackNet(nn.Sequential(nn.ReLU(), nn.Flatten()), 4)
+    net, _, _ = _net()
+    net.add_task("a", 2)
+    with pytest.raises(ConfigError, match="finish task"):
+        net.add_task("b", 2)
+    net.finish_task()
+    with pytest.raises(ConfigError, match="already added"):
+        net.add_task("a", 2)
+    with pytest.raises(ConfigError, match="unknown task 'zzz'"):
+        net.set_task("zzz")
+    with pytest.raises(ConfigError, match="init_mode"):
+        PiggybackNet(nn.Linear(2, 2), 2, init_mode="gaussian")
+
+
+def test_random_init_gives_about_half_zeros():
+    net, _, _ = _net(init_mode="random")
+    net.add_task("a", 2, generator=torch.Generator().manual_seed(0))
+    assert 0.4 < net.overall_sparsity() < 0.6
+
+
+# -- tasks, CLI, paper scale -----------------------------------------------------------------
+
+
+def test_make_tasks_design():
+    from cltoolkit.data import load_digits
+
+    base, tasks = make_tasks(load_digits(), "split")
+    assert base.num_outputs == 5 and set(base.classes) == set(range(5))
+    assert [t.name for t in tasks] == ["classes 5-9", "rotated 90", "inverted", "permuted"]
+    assert tasks[0].num_outputs == 5 and all(t.num_outputs == 10 for t in tasks[1:])
+    assert len(make_tasks(load_digits(), "rotated", 3)[1]) == 3
+    with pytest.raises(ConfigError):
+        make_tasks(load_digits(), "split", 7)
+
+
+def _args(**kw):
+    base = dict(
+        method="piggyback",
+        dataset="digits",
+        stream="split",
+        tasks=3,
+        scale="smoke",
+        seed=0,
+        device="cpu",
+        epochs=1,
+        lr=None,
+        data_root=None,
+        quiet=True,
+        threshold=None,
+    )
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_run_from_args_contract():
+    result = run_from_args(_args())
+    json.dumps(result)
+    for key in ("tasks", "acc_matrix", "avg_acc", "bwt", "forgetting", "bytes_per_task", "params", "sparsity"):
+        assert key in result, key
+    assert len(result["tasks"]) == 3 and len(result["acc_matrix"]) == 3
+    assert result["forgetting"] == 0.0 and result["bwt"] == 0.0
+    assert set(result["sparsity"]) == set(result["tasks"])
+    assert all(0.0 <= v <= 1.0 for layers in result["sparsity"].values() for v in layers.values())
+    assert result["bytes_per_task"] * 10 < result["finetune_bytes_per_task"]
+    with pytest.raises(ConfigError, match="threshold"):
+        run_from_args(_args(threshold=-1.0))
+    with pytest.raises(ConfigError, match="attributes"):
+        run_from_args(_args(stream="attributes"))
+
+
+def test_cli_piggyback_runs(tmp_path):
+    from cltoolkit.cli import main
+
+    out = tmp_path / "p.json"
+    code = main(
+        ["run", "piggyback", "--scale", "smoke", "--tasks", "3", "--epochs", "1", "--quiet", "--json", str(out)]
+    )
+    assert code == 0
+    assert "sparsity" in json.loads(out.read_text())
+
+
+def test_resnet18_random_init_end_to_end():
+    torch.manual_seed(0)
+    backbone, dim = resnet_backbone("resnet18", pretrained=False)
+    net = PiggybackNet(backbone, dim)
+    convs = [n for n, m in backbone.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert net.layer_names == convs and any("downsample" in n for n in convs)
+    x = torch.rand(2, 3, 32, 32)
+    net.add_task("fake", 3)
+    net.eval()
+    assert torch.equal(net.body(x), backbone.eval()(x))
+    assert net.overall_sparsity() == 0.0
+    task = _toy_task("fake2", n=8, outputs=3, shape=(3, 32, 32))
+    net.finish_task()
+    train_piggyback_task(net, task, default_config("smoke", epochs=1, batch_size=4))
+    assert net(task.x_test[:2], "fake2").shape == (2, 3)
+
+
+def test_resnet_missing_weights_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(ConfigError, match="torch hub cache"):
+        resnet_backbone("resnet18", pretrained=True)
+    with pytest.raises(ConfigError, match="weights='DEFAULT'"):
+        run_from_args(_args(scale="paper"))
+
+
+# -- widget and checks -----------------------------------------------------------------------
+
+
+def _scores():
+    g = torch.Generator().manual_seed(0)
+    return {
+        "a": {"conv": torch.rand(4, 1, 3, 3, generator=g) * 0.02, "fc": torch.rand(5, 4, generator=g) * 0.02},
+        "b": {"conv": torch.rand(4, 1, 3, 3, generator=g) * 0.01, "fc": torch.rand(5, 4, generator=g) * 0.01},
+    }
+
+
+def test_mask_sparsity_figure_and_explorer_follow_tau():
+    from cltoolkit.widgets import mask_sparsity_explorer, mask_sparsity_figure, mask_sparsity_static_figure
+
+    scores = _scores()
+    fig = mask_sparsity_figure(scores, "a", 5e-3)
+    assert len(fig.data) == 1 and list(fig.data[0].x) == ["conv", "fc"]
+    expected = sparsity_at_threshold(scores["a"], 5e-3)
+    assert list(fig.data[0].y) == pytest.approx([100 * v for v in expected.values()])
+    assert len(mask_sparsity_figure(scores).data) == 2
+    static = mask_sparsity_static_figure(scores, thresholds=(1e-3, 1e-2))
+    assert len(static.frames) == 2 and static.layout.sliders
+    explorer = mask_sparsity_explorer(scores)
+    before = [list(t.y) for t in explorer.figure.data]
+    explorer.controls[1].value = 0.015
+    after = [list(t.y) for t in explorer.figure.data]
+    assert explorer.redraws == 2 and after != before
+    assert all(b >= a for ta, tb in zip(before, after) for a, b in zip(ta, tb))
+    explorer.controls[0].value = "b"
+    assert len(explorer.figure.data) == 1 and "'b'" in explorer.figure.layout.title.text
+    with pytest.raises(ValueError, match="unknown task"):
+        mask_sparsity_figure(scores, "zzz")
+
+
+def test_checks_accept_the_reference_and_reject_mistakes():
+    from cltoolkit import checks
+
+    checks.check_binarize(Binarize.apply)
+    checks.check_ternarize(Ternarize.apply)
+    checks.check_pack_mask(pack_mask)
+    checks.check_sparsity_at_threshold(sparsity_at_threshold)
+    checks.check_masked_layers(MaskedLinear.from_layer, MaskedConv2d.from_layer)
+    with pytest.raises(AssertionError, match="strictly"):
+        checks.check_binarize(lambda s, t: Binarize.apply(s, t) + (s == t).float())
+    with pytest.raises(AssertionError, match="no gradient"):
+        checks.check_binarize(lambda s, t: (s > t).float())
+    with pytest.raises(AssertionError, match="pad"):
+        checks.check_pack_mask(lambda m: pack_mask(m)[: m.numel() // 8])
+    with pytest.raises(AssertionError, match="<= the threshold"):
+        checks.check_sparsity_at_threshold(lambda s, t: {k: float((v < t).float().mean()) for k, v in s.items()})
