@@ -58,6 +58,8 @@ streams:
   permuted   N tasks, each a fixed pixel permutation, shared head (domain-incremental)
   rotated    N tasks, each a fixed rotation angle, shared head (domain-incremental)
   attributes multi-task set of binary attributes (roaming only)
+  (piggyback: the backbone is first pretrained on a base task, digits 0-4; its
+  split stream then adds digits 5-9, rotated, inverted and permuted digits)
 
 scales:
   smoke      seconds: 1 epoch on 200 examples per task (CI)
