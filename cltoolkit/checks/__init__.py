@@ -5,4 +5,6 @@ with the package's reference on several inputs, prints a short confirmation
 and raises ``AssertionError`` with a hint when something is off. One module per
 notebook; everything is re-exported here.
 """
+
 from .piggyback import *  # noqa: F401,F403
+from .roaming import *  # noqa: F401,F403

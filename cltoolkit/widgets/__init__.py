@@ -6,6 +6,7 @@ One module per notebook; everything is re-exported here, so
 
 from ._common import Explorer, frames_figure
 from .piggyback import mask_sparsity_explorer, mask_sparsity_figure, mask_sparsity_static_figure
+from .roaming import roaming_explorer, roaming_figure, roaming_static_figure
 from .streams import stream_explorer, stream_figure, stream_static_figure
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "mask_sparsity_explorer",
     "mask_sparsity_figure",
     "mask_sparsity_static_figure",
+    "roaming_explorer",
+    "roaming_figure",
+    "roaming_static_figure",
     "stream_explorer",
     "stream_figure",
     "stream_static_figure",
