@@ -51,7 +51,7 @@ def _layout(n: int) -> dict:
     base.update_yaxes(showticklabels=False)
     for k in range(n):
         base.layout[f"yaxis{k + 1 if k else ''}"].scaleanchor = f"x{k + 1 if k else ''}"
-    base.update_layout(height=240, width=110 * n + 60, margin=dict(l=10, r=10, t=60, b=10))
+    base.update_layout(height=240, width=110 * n + 60, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white")
     return base.layout.to_plotly_json()
 
 
@@ -67,7 +67,9 @@ def stream_figure(stream: Stream, task: int = 0, n_examples: int = 8) -> go.Figu
 def stream_static_figure(stream: Stream, n_examples: int = 8) -> go.Figure:
     """Every task of ``stream`` as a frame of one figure, with a slider (no widget manager needed)."""
     frames = [(str(t), _traces(stream, t, n_examples), _task_title(stream, t)) for t in range(stream.num_tasks)]
-    return frames_figure(frames, _layout(n_examples), slider_prefix="task ")
+    layout = _layout(n_examples)
+    layout["height"] = 360  # room for the slider below the images
+    return frames_figure(frames, layout, slider_prefix="task ")
 
 
 def stream_explorer(stream: Stream, n_examples: int = 8) -> Explorer:
