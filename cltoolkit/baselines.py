@@ -71,11 +71,11 @@ class BaselineConfig:
 
 
 def default_config(scale: str | None = None, **overrides) -> BaselineConfig:
-    """The configuration for a scale: ``smoke`` (1 epoch, 200 examples per task), ``default``, ``paper``."""
+    """The configuration for a scale: ``smoke`` (5 epochs on 200 examples per task), ``default``, ``paper``."""
     scale = get_scale(scale)
     base = by_scale(
         scale,
-        smoke=dict(epochs=1, max_train=200, max_test=200),
+        smoke=dict(epochs=5, max_train=200, max_test=200),
         default=dict(epochs=10),
         paper=dict(hidden=(400, 400), epochs=5, batch_size=128, ewc_lambda=5000.0),
     )

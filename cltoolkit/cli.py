@@ -62,7 +62,7 @@ streams:
   split stream then adds digits 5-9, rotated, inverted and permuted digits)
 
 scales:
-  smoke      seconds: 1 epoch on 200 examples per task (CI)
+  smoke      seconds: a few epochs on 200 examples per task (CI)
   default    the embedded digits, CPU, about a minute
   paper      the papers' sizes on real datasets (download them first; GPU)
 

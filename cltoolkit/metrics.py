@@ -91,7 +91,7 @@ class AccuracyMatrix:
         self.values = np.full((T, T), np.nan)
 
     def record(self, after_task: int, on_task: int, acc: float) -> None:
-        if not 0.0 <= acc <= 1.0:
+        if not (np.isnan(acc) or 0.0 <= acc <= 1.0):  # NaN: not measured (e.g. an empty test set)
             raise ConfigError(f"accuracy must be a fraction in [0, 1], got {acc}")
         self.values[after_task, on_task] = acc
 
@@ -166,6 +166,7 @@ def plot_task_accuracies(R, task_names: Sequence[str] | None = None, ax=None, ti
         ax.plot(range(j, T), R[j:, j], marker="o", label=names[j], color=f"C{j % 10}")
     ax.set_xticks(range(T), [f"after {n}" for n in names], rotation=45, ha="right")
     ax.set_ylim(0, 1.02)
+    ax.set_xlabel("training stage")
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
     ax.legend(title="task", fontsize=8)

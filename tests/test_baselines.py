@@ -20,7 +20,7 @@ def permuted():
 
 
 def test_default_config_by_scale():
-    assert default_config("smoke").epochs == 1 and default_config("smoke").max_train == 200
+    assert default_config("smoke").epochs == 5 and default_config("smoke").max_train == 200
     assert default_config("default").epochs > 1
     assert default_config("default", epochs=3).epochs == 3
     with pytest.raises(ConfigError, match="epochs"):

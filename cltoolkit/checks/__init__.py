@@ -6,6 +6,7 @@ and raises ``AssertionError`` with a hint when something is off. One module per
 notebook; everything is re-exported here.
 """
 
+from .core import *  # noqa: F401,F403
 from .hypernet import *  # noqa: F401,F403
 from .piggyback import *  # noqa: F401,F403
 from .roaming import *  # noqa: F401,F403

@@ -5,7 +5,11 @@ One module per notebook; everything is re-exported here, so
 """
 
 from ._common import Explorer, frames_figure
-from .hypernet import embedding_landscape_explorer, embedding_landscape_figure, embedding_landscape_static_figure
+from .hypernet import (
+    embedding_landscape_explorer,
+    embedding_landscape_figure,
+    embedding_landscape_static_figure,
+)
 from .piggyback import mask_sparsity_explorer, mask_sparsity_figure, mask_sparsity_static_figure
 from .roaming import roaming_explorer, roaming_figure, roaming_static_figure
 from .streams import stream_explorer, stream_figure, stream_static_figure
