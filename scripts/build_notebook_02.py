@@ -41,8 +41,8 @@ its weights to **switch off**: a binary mask, one bit per weight, plus a small n
 
 **Prerequisites**: notebook 01 (the accuracy matrix, forgetting); PyTorch autograd.
 
-**Expected runtime** (Run All, measured on a shared 2-core CPU machine): `CLTK_SCALE=smoke` about 20 s,
-`default` about 1.5 minutes. GPU: not measured yet (the models are tiny; expect no gain at these scales).
+**Expected runtime** (Run All with `jupyter nbconvert --execute`, measured on an idle 2-core CPU machine):
+`CLTK_SCALE=smoke` about 11 s, `default` about 2.5 minutes. GPU: not measured yet (the models are tiny).
 `paper` scale runs the same code on a torchvision ResNet-18 (ImageNet weights) with real datasets: hours,
 GPU only, see the end.
 """

@@ -43,9 +43,9 @@ swaps one filter it uses for one it has never used, until every task has visited
 
 **Prerequisites**: notebook 00 (scales, data); PyTorch basics; the F-score.
 
-**Expected runtime** (Run All, measured on 2 busy shared CPU cores): `CLTK_SCALE=smoke` about 30 s,
-`default` about 3 minutes (about 40 small training runs). GPU: not measured; these tiny digit networks would
-gain little from one. `paper` scale (CelebA, ResNet-18, 40 epochs) is GPU-only and takes hours — see the end.
+**Expected runtime** (Run All with `jupyter nbconvert --execute`, measured on an idle 2-core CPU machine):
+`CLTK_SCALE=smoke` about 17 s, `default` about 1.5 minutes (about 40 small training runs; up to 3 minutes on a
+busy machine). GPU: not measured; these tiny digit networks would gain little from one. `paper` scale (CelebA, ResNet-18, 40 epochs) is GPU-only and takes hours — see the end.
 """
 )
 

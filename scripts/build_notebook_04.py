@@ -56,9 +56,9 @@ a cheap regulariser on its *outputs*, no old data needed.
 
 **Prerequisites:** notebook 01 (fine-tuning forgets; the accuracy matrix, ACC, BWT, forgetting).
 
-**Expected runtime (measured, 2 shared CPU cores):** smoke (`CLTK_SCALE=smoke`) ≈ 35 s · default ≈ 3 min ·
+**Expected runtime (Run All with `jupyter nbconvert --execute`, measured on an idle 2-core CPU machine):**
+smoke (`CLTK_SCALE=smoke`) ≈ 21 s · default ≈ 80 s (up to 3 min on a busy machine) · GPU: not measured ·
 paper scale is for the CLI on a GPU (`CLTK_DEVICE=cuda python -m cltoolkit run hypernet --scale paper`).
-On a GPU (not measured here) the default scale should take about a minute.
 """
 )
 
