@@ -26,8 +26,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -44,7 +42,7 @@ from .data.streams import Task, apply_permutation, permutations, rotate
 from .errors import CheckpointMismatchError, ConfigError
 from .metrics import AccuracyMatrix, summarize
 from .nets import MultiHeadNet, SmallCNN, count_parameters
-from .train import batches, evaluate, make_optimizer, predict, train_epochs
+from .train import atomic_torch_save, batches, evaluate, make_optimizer, predict, train_epochs
 
 DEFAULT_THRESHOLD = 5e-3
 DEFAULT_INIT = 1e-2
@@ -602,16 +600,7 @@ class PiggybackNet(nn.Module):
                 for n, s in self.bank.items()
             ],
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return atomic_torch_save(payload, path)
 
     def load_bank(self, path: str | Path) -> list[str]:
         """Add the tasks stored in ``path`` (from :meth:`save_bank` on the same backbone); returns their names.

@@ -157,6 +157,13 @@ def save_checkpoint(model: nn.Module, path: str | Path, config: dict) -> Path:
         "config_hash": config_hash(config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: an interrupted save leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
