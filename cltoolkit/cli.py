@@ -104,6 +104,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers like 10,10, got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like 10,10, got {text!r}")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cltoolkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -154,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     hn.add_argument("--beta", type=float, default=None, metavar="B", help="output-regulariser strength")
     hn.add_argument("--chunk-size", type=int, default=None, metavar="C", help="chunked hypernetwork chunk size")
     hn.add_argument("--emb-dim", type=int, default=None, metavar="E", help="task-embedding size")
+    hn.add_argument(
+        "--hnet-hidden",
+        type=_int_list,
+        default=None,
+        metavar="H,H",
+        help="hidden sizes of the hypernetwork, e.g. 10,10 (with --chunk-size: compression below 1)",
+    )
     hn.add_argument("--task-inference", action="store_true", help="infer the task by predictive entropy")
 
     data = sub.add_parser(

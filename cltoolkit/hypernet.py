@@ -981,6 +981,7 @@ def run_from_args(args) -> dict:
         "beta": args.beta,
         "chunk_size": args.chunk_size,
         "emb_dim": args.emb_dim,
+        "hnet_hidden": getattr(args, "hnet_hidden", None),
         "epochs": args.epochs,
         "lr": args.lr,
         "task_inference": bool(getattr(args, "task_inference", False)),

@@ -110,3 +110,15 @@ def test_real_dataset_runs_through_the_same_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert data["dataset"] == "mnist" and len(data["tasks"]) == 5
+
+
+def test_hypernet_chunked_with_small_trunk_compresses(tmp_path):
+    out = tmp_path / "h.json"
+    code = main(
+        ["run", "hypernet", "--scale", "smoke", "--tasks", "2", "--chunk-size", "500", "--hnet-hidden", "10,10"]
+        + ["--json", str(out), "--quiet"]
+    )
+    assert code == 0
+    assert json.loads(out.read_text())["compression_ratio"] < 1.0
+    proc = run_cli("run", "hypernet", "--hnet-hidden", "10,x")
+    assert proc.returncode == 2 and "comma-separated positive integers" in proc.stderr
