@@ -62,7 +62,7 @@ def _traces(part: RoamingPartition, c: int, task_names: list[str]) -> list:
         colorscale=_colourscale(),
         customdata=labels,
         hovertemplate="filter %{y}, task %{x}: %{customdata}<extra></extra>",
-        colorbar=dict(tickvals=[0, 1, 2], ticktext=list(STATE_NAMES), x=0.5, len=0.9),
+        colorbar=dict(tickvals=[0, 1, 2], ticktext=list(STATE_NAMES), x=1.02, xanchor="left", len=0.9),
         xaxis="x",
         yaxis="y",
     )
@@ -90,13 +90,13 @@ def _title(name: str, part: RoamingPartition, c: int) -> str:
 
 def _layout(part: RoamingPartition) -> dict:
     base = make_subplots(
-        rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.22, subplot_titles=("", "progress")
+        rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.15, subplot_titles=("", "progress")
     )
     base.update_xaxes(title_text="task", row=1, col=1)
     base.update_yaxes(title_text="filter (output channel)", autorange="reversed", row=1, col=1)
     base.update_xaxes(title_text="update step c", range=[-0.5, max(len(part.history) - 0.5, 1)], row=1, col=2)
     base.update_yaxes(title_text="r(c) (fraction of roaming done)", range=[-0.05, 1.05], row=1, col=2)
-    base.update_layout(height=420 + 4 * min(part.num_units, 64), width=900, showlegend=False, margin=dict(t=80))
+    base.update_layout(height=420 + 4 * min(part.num_units, 64), width=900, showlegend=False, margin=dict(t=80, r=140))
     return base.layout.to_plotly_json()
 
 
