@@ -780,14 +780,7 @@ def make_tasks(source: Source, kind: str = "split", num_tasks: int | None = None
 
 
 def _limit(task: Task, max_train: int | None, max_test: int | None, seed: int) -> Task:
-    g = torch.Generator().manual_seed(seed)
-    if max_train is not None and len(task.x_train) > max_train:
-        idx = torch.randperm(len(task.x_train), generator=g)[:max_train]
-        task = replace(task, x_train=task.x_train[idx], y_train=task.y_train[idx])
-    if max_test is not None and len(task.x_test) > max_test:
-        idx = torch.randperm(len(task.x_test), generator=g)[:max_test]
-        task = replace(task, x_test=task.x_test[idx], y_test=task.y_test[idx])
-    return task
+    return task.subsample(max_train, max_test, torch.Generator().manual_seed(seed))
 
 
 # ----------------------------------------------------------------------------------------------

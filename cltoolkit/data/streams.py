@@ -40,6 +40,19 @@ class Task:
     classes: list[int] = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
+    def subsample(
+        self, max_train: int | None = None, max_test: int | None = None, generator: torch.Generator | None = None
+    ) -> Task:
+        """A copy with at most ``max_train`` / ``max_test`` examples, drawn with ``generator``."""
+        task = self
+        if max_train is not None and len(self.x_train) > max_train:
+            idx = torch.randperm(len(self.x_train), generator=generator)[:max_train]
+            task = replace(task, x_train=self.x_train[idx], y_train=self.y_train[idx])
+        if max_test is not None and len(self.x_test) > max_test:
+            idx = torch.randperm(len(self.x_test), generator=generator)[:max_test]
+            task = replace(task, x_test=self.x_test[idx], y_test=self.y_test[idx])
+        return task
+
     def __repr__(self) -> str:
         return (
             f"Task({self.name!r}, train={len(self.x_train)}, test={len(self.x_test)}, num_outputs={self.num_outputs})"
@@ -89,17 +102,7 @@ class Stream:
     def subsample(self, max_train: int | None = None, max_test: int | None = None, seed: int = 0) -> Stream:
         """A copy with at most ``max_train`` / ``max_test`` examples per task (for smoke runs)."""
         g = torch.Generator().manual_seed(seed)
-        tasks = []
-        for task in self.tasks:
-            new = task
-            if max_train is not None and len(task.x_train) > max_train:
-                idx = torch.randperm(len(task.x_train), generator=g)[:max_train]
-                new = replace(new, x_train=task.x_train[idx], y_train=task.y_train[idx])
-            if max_test is not None and len(task.x_test) > max_test:
-                idx = torch.randperm(len(task.x_test), generator=g)[:max_test]
-                new = replace(new, x_test=task.x_test[idx], y_test=task.y_test[idx])
-            tasks.append(new)
-        return replace(self, tasks=tasks)
+        return replace(self, tasks=[task.subsample(max_train, max_test, g) for task in self.tasks])
 
     def __repr__(self) -> str:
         return (
