@@ -490,6 +490,26 @@ def widget_control(page, widget_class: str, description: str):
     return page.locator(f".{widget_class}", has=label).first
 
 
+def find_explorer(page, notebook: str, widget_class: str, description: str, what: str = "explorer"):
+    """Locate an explorer: the widget box holding the control ``description`` and an Output with a plotly figure.
+
+    Returns ``(control, explorer)``; fails with a screenshot if the control is hidden or no figure appears.
+    """
+    control = widget_control(page, widget_class, description)
+    control.wait_for(state="attached", timeout=30_000)
+    control.scroll_into_view_if_needed()
+    if not control.is_visible():
+        fail(page, notebook, f"the {what}'s {description!r} control is not visible")
+    explorer = page.locator(".jupyter-widgets.widget-vbox", has=control).filter(
+        has=page.locator(".widget-output .js-plotly-plot")
+    )
+    try:
+        explorer.first.wait_for(state="visible", timeout=30_000)
+    except Exception:
+        fail(page, notebook, f"no plotly figure appeared in the {what}'s output area")
+    return control, explorer.first
+
+
 def press_slider(page, description: str, key: str = "ArrowRight", times: int = 1) -> None:
     """Focus the handle of the slider labelled ``description`` and press ``key`` ``times`` times.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser import assert_no_errors, fail, lab_page, require_browser, widget_control
+from browser import assert_no_errors, fail, find_explorer, lab_page, require_browser
 
 NOTEBOOK = "04_hypernetworks.ipynb"
 
@@ -16,20 +16,7 @@ def test_embedding_landscape_renders_and_follows_the_task_dropdown():
     started = time.monotonic()
     with lab_page(NOTEBOOK, timeout_s=300) as page:
         ran_all = time.monotonic() - started
-        dropdown = widget_control(page, "widget-dropdown", "task")
-        dropdown.wait_for(state="attached", timeout=30_000)
-        dropdown.scroll_into_view_if_needed()
-        if not dropdown.is_visible():
-            fail(page, NOTEBOOK, "the landscape explorer's 'task' dropdown is not visible")
-
-        explorer = page.locator(".jupyter-widgets.widget-vbox", has=dropdown).filter(
-            has=page.locator(".widget-output .js-plotly-plot")
-        )
-        try:
-            explorer.first.wait_for(state="visible", timeout=30_000)
-        except Exception:
-            fail(page, NOTEBOOK, "no plotly figure appeared in the landscape explorer's output area")
-        explorer = explorer.first
+        dropdown, explorer = find_explorer(page, NOTEBOOK, "widget-dropdown", "task", what="landscape explorer")
         figure = explorer.locator(".widget-output .js-plotly-plot")
         if figure.count() != 1:
             fail(page, NOTEBOOK, f"the explorer shows {figure.count()} figures, expected exactly one")

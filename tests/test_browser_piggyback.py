@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser import assert_no_errors, fail, lab_page, press_slider, require_browser, widget_control
+from browser import assert_no_errors, fail, find_explorer, lab_page, press_slider, require_browser
 
 NOTEBOOK = "02_piggyback.ipynb"
 
@@ -22,19 +22,7 @@ def _bar_state(explorer) -> tuple[str, list[str]]:
 def test_mask_sparsity_explorer_renders_and_follows_tau():
     require_browser()
     with lab_page(NOTEBOOK, timeout_s=300) as page:
-        slider = widget_control(page, "widget-slider", "tau")
-        slider.wait_for(state="attached", timeout=30_000)
-        slider.scroll_into_view_if_needed()
-        if not slider.is_visible():
-            fail(page, NOTEBOOK, "the explorer's 'tau' slider is not visible")
-        explorer = page.locator(".jupyter-widgets.widget-vbox", has=slider).filter(
-            has=page.locator(".widget-output .js-plotly-plot")
-        )
-        try:
-            explorer.first.wait_for(state="visible", timeout=30_000)
-        except Exception:
-            fail(page, NOTEBOOK, "no plotly figure appeared in the explorer's output area")
-        explorer = explorer.first
+        slider, explorer = find_explorer(page, NOTEBOOK, "widget-slider", "tau")
         bars = explorer.locator(".js-plotly-plot .barlayer .point")
         if bars.count() < 4:
             fail(page, NOTEBOOK, f"expected per-layer bars for every task, found {bars.count()} bars")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser import assert_no_errors, fail, lab_page, press_slider, require_browser, widget_control
+from browser import assert_no_errors, fail, find_explorer, lab_page, press_slider, require_browser
 
 NOTEBOOK = "03_maximum_roaming.ipynb"
 
@@ -28,19 +28,7 @@ def _state(explorer) -> tuple[str, str]:
 def test_roaming_explorer_renders_and_follows_c():
     require_browser()
     with lab_page(NOTEBOOK, timeout_s=300) as page:
-        slider = widget_control(page, "widget-slider", "update c")
-        slider.wait_for(state="attached", timeout=30_000)
-        slider.scroll_into_view_if_needed()
-        if not slider.is_visible():
-            fail(page, NOTEBOOK, "the explorer's 'update c' slider is not visible")
-        explorer = page.locator(".jupyter-widgets.widget-vbox", has=slider).filter(
-            has=page.locator(".widget-output .js-plotly-plot")
-        )
-        try:
-            explorer.first.wait_for(state="visible", timeout=30_000)
-        except Exception:
-            fail(page, NOTEBOOK, "no plotly figure appeared in the explorer's output area")
-        explorer = explorer.first
+        slider, explorer = find_explorer(page, NOTEBOOK, "widget-slider", "update c")
         first_title, first_heat = _state(explorer)
         if "update c = 0 " not in first_title or not first_heat:
             fail(page, NOTEBOOK, f"unexpected start: title {first_title!r}, heatmap found: {bool(first_heat)}")

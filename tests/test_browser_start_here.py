@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from browser import assert_no_errors, fail, lab_page, press_slider, require_browser, widget_control
+from browser import assert_no_errors, fail, find_explorer, lab_page, press_slider, require_browser
 
 NOTEBOOK = "00_start_here.ipynb"
 
@@ -17,21 +17,7 @@ def test_stream_explorer_renders_and_follows_its_slider():
     started = time.monotonic()
     with lab_page(NOTEBOOK) as page:
         ran_all = time.monotonic() - started
-        slider = widget_control(page, "widget-slider", "task")
-        slider.wait_for(state="attached", timeout=30_000)
-        slider.scroll_into_view_if_needed()
-        if not slider.is_visible():
-            fail(page, NOTEBOOK, "the explorer's 'task' slider is not visible")
-
-        # The explorer is the widget box holding both the slider and an Output with a plotly figure.
-        explorer = page.locator(".jupyter-widgets.widget-vbox", has=slider).filter(
-            has=page.locator(".widget-output .js-plotly-plot")
-        )
-        try:
-            explorer.first.wait_for(state="visible", timeout=30_000)
-        except Exception:
-            fail(page, NOTEBOOK, "no plotly figure appeared in the explorer's output area")
-        explorer = explorer.first
+        slider, explorer = find_explorer(page, NOTEBOOK, "widget-slider", "task")
         figure = explorer.locator(".widget-output .js-plotly-plot")
         if figure.count() != 1:
             fail(page, NOTEBOOK, f"the explorer shows {figure.count()} figures, expected exactly one")
