@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_args import cli_args
 
 from cltoolkit.data import load_stream
 from cltoolkit.errors import ConfigError
@@ -317,26 +318,7 @@ def test_toy_regression_hypernet_keeps_the_first_task_and_finetuning_forgets_it(
     assert forgot.mse[-1, 0] > 10 * kept.mse[-1, 0]
 
 
-def _args(**overrides):
-    base = dict(
-        method="hypernet",
-        dataset="digits",
-        stream="permuted",
-        tasks=2,
-        scale="smoke",
-        seed=0,
-        device="cpu",
-        epochs=None,
-        lr=None,
-        data_root=None,
-        quiet=True,
-        beta=None,
-        chunk_size=None,
-        emb_dim=None,
-        task_inference=False,
-    )
-    base.update(overrides)
-    return SimpleNamespace(**base)
+_args = partial(cli_args, "hypernet", tasks=2)  # real parser defaults; keywords override
 
 
 def test_run_from_args_returns_the_contract_fields():

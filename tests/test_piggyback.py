@@ -1,9 +1,10 @@
-import argparse
 import json
 import math
+from functools import partial
 
 import pytest
 import torch
+from cli_args import cli_args
 from torch import nn
 
 from cltoolkit.data.streams import Task
@@ -301,23 +302,7 @@ def test_make_tasks_design():
         make_tasks(load_digits(), "split", 7)
 
 
-def _args(**kw):
-    base = dict(
-        method="piggyback",
-        dataset="digits",
-        stream="split",
-        tasks=3,
-        scale="smoke",
-        seed=0,
-        device="cpu",
-        epochs=1,
-        lr=None,
-        data_root=None,
-        quiet=True,
-        threshold=None,
-    )
-    base.update(kw)
-    return argparse.Namespace(**base)
+_args = partial(cli_args, "piggyback", tasks=3, epochs=1)  # real parser defaults; keywords override
 
 
 def test_run_from_args_contract():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from cli_args import cli_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -269,26 +270,7 @@ def test_bad_configs(overrides, words):
         roaming.default_config("smoke", **overrides)
 
 
-def _args(**kw):
-    base = dict(
-        method="roaming",
-        dataset="digits",
-        stream="attributes",
-        tasks=None,
-        scale="smoke",
-        seed=0,
-        device="cpu",
-        epochs=None,
-        lr=None,
-        data_root=None,
-        quiet=True,
-        sharing_ratio=None,
-        update_interval=None,
-        selection=None,
-        no_roaming=False,
-    )
-    base.update(kw)
-    return argparse.Namespace(**base)
+_args = partial(cli_args, "roaming")  # real parser defaults; keywords override
 
 
 def test_run_from_args_contract():
