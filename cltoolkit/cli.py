@@ -28,13 +28,13 @@ from .errors import CltkError, ConfigError
 
 # method -> (module that runs it, default stream)
 METHODS = {
-    "finetune": ("cltoolkit.baselines", "permuted"),
-    "ewc": ("cltoolkit.baselines", "permuted"),
-    "si": ("cltoolkit.baselines", "permuted"),
-    "joint": ("cltoolkit.baselines", "permuted"),
-    "piggyback": ("cltoolkit.piggyback", "split"),
-    "roaming": ("cltoolkit.roaming", "attributes"),
-    "hypernet": ("cltoolkit.hypernet", "permuted"),
+    "finetune": ("cltoolkit.experiments.forgetting", "permuted"),
+    "ewc": ("cltoolkit.experiments.forgetting", "permuted"),
+    "si": ("cltoolkit.experiments.forgetting", "permuted"),
+    "joint": ("cltoolkit.experiments.forgetting", "permuted"),
+    "piggyback": ("cltoolkit.experiments.piggyback", "split"),
+    "roaming": ("cltoolkit.experiments.roaming", "attributes"),
+    "hypernet": ("cltoolkit.experiments.hypernet", "permuted"),
 }
 
 DESCRIPTION = """\
@@ -214,46 +214,18 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def run_baseline_from_args(args: argparse.Namespace) -> dict:
-    """The ``run`` command for finetune / ewc / si / joint."""
-    from .baselines import default_config, run_baseline
-    from .data.streams import load_stream
-
-    if args.stream == "attributes":
-        raise ConfigError(f"{args.method} learns a sequence of tasks; use --stream split, permuted or rotated")
-    overrides = {}
-    for flag, field in (("epochs", "epochs"), ("lr", "lr"), ("ewc_lambda", "ewc_lambda"), ("si_c", "si_c")):
-        if getattr(args, flag) is not None:
-            overrides[field] = getattr(args, flag)
-    config = default_config(args.scale, **overrides)
-    stream = load_stream(args.dataset, args.stream, args.tasks, seed=args.seed, root=args.data_root)
-    result = run_baseline(
-        args.method,
-        stream,
-        config,
-        scale=args.scale,
-        device=args.device,
-        seed=args.seed,
-        progress=False if args.quiet else None,
-    )
-    return result.to_dict()
-
-
 def run_method(args: argparse.Namespace) -> dict:
     """Dispatch ``run METHOD`` to the module that implements it and add the contract's common fields."""
     args = resolve_run_args(args)
     module_name, _ = METHODS[args.method]
     start = time.perf_counter()
-    if module_name == "cltoolkit.baselines":
-        result = run_baseline_from_args(args)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                raise ConfigError(f"method {args.method!r} is not available in this version of cltoolkit") from None
-            raise
-        result = module.run_from_args(args)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"method {args.method!r} is not available in this version of cltoolkit") from None
+        raise
+    result = module.run_from_args(args)
     result.update(
         method=args.method,
         dataset=args.dataset,

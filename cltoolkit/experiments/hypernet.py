@@ -1,0 +1,3 @@
+"""Temporary shim while the hypernet experiment moves here (structure issue)."""
+
+from ..hypernet import run_from_args  # noqa: F401
