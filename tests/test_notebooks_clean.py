@@ -22,14 +22,20 @@ COLAB_CELL = "\n".join(
     [
         "# Colab only: install the kit and turn on Colab's widget manager. Does nothing anywhere else.",
         "import sys",
+        "",
         'if "google.colab" in sys.modules:',
         "    import subprocess",
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", '
-        '"git+https://github.com/cltoolkit/cltoolkit"], check=True)',
+        "",
+        "    subprocess.run(",
+        '        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/cltoolkit/cltoolkit"], '
+        "check=True",
+        "    )",
         "    from google.colab import output",
+        "",
         "    output.enable_custom_widget_manager()",
     ]
 )
+
 
 COLAB_URL = "https://colab.research.google.com/github/cltoolkit/cltoolkit/blob/main/notebooks/{name}"
 BINDER_URL = "https://mybinder.org/v2/gh/cltoolkit/cltoolkit/main?labpath=notebooks%2F{name}"
