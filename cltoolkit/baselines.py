@@ -6,8 +6,11 @@
   on that task's data and add ``lambda/2 * sum F (theta - theta*)^2`` to later
   losses. Online: ``F <- gamma * F + F_new`` and ``theta* <- theta``.
 - **SI** (Zenke et al. 2017): while training, accumulate each weight's
-  contribution to the drop in loss, ``w += -g * delta_theta``; after a task,
-  ``Omega += w / (Delta^2 + xi)`` and add ``c * sum Omega (theta - theta*)^2``.
+  contribution to the drop in the *task* loss, ``w += -g * delta_theta`` where ``g``
+  is the gradient of the task loss alone (not of loss + SI penalty, as in Zenke et
+  al.'s reference code) and ``delta_theta`` the step actually taken; after a task,
+  ``Omega <- max(0, Omega + w / (Delta^2 + xi))`` (the clamp on the cumulative
+  Omega) and add ``c * sum Omega (theta - theta*)^2``.
 - **joint**: after task i, train on the union of tasks 0..i (an upper bound that
   stores all data).
 
@@ -31,43 +34,36 @@ from .errors import ConfigError
 from .metrics import AccuracyMatrix, summarize
 from .nets import MultiHeadNet, build_net, count_parameters
 from .train import batches, evaluate, make_optimizer, train_epochs
+from .validate import Checked, Float, Int, IntTuple, OneOf, check_overrides, check_seed, checked
+
+MAX_EPOCHS = 10_000
+MAX_WIDTH = 100_000
 
 BASELINES = ("finetune", "ewc", "si", "joint")
 
 
 @dataclass
-class BaselineConfig:
-    """Hyperparameters shared by the baselines (``ewc_*`` / ``si_*`` only matter for those)."""
+class BaselineConfig(Checked):
+    """Hyperparameters shared by the baselines (``ewc_*`` / ``si_*`` only matter for those).
 
-    arch: str = "mlp"
-    hidden: tuple[int, ...] = (256, 256)
-    channels: tuple[int, ...] = (32, 64)
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    ewc_lambda: float = 1000.0
-    ewc_gamma: float = 1.0
-    fisher_samples: int = 500
-    si_c: float = 10.0
-    si_xi: float = 0.1
-    max_train: int | None = None
-    max_test: int | None = None
+    Every field is checked on construction (finite floats in range, positive sizes); see
+    :mod:`cltoolkit.validate`.
+    """
 
-    def validate(self) -> BaselineConfig:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("lr", "si_xi"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("ewc_lambda", "si_c"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.ewc_gamma <= 1.0:
-            raise ConfigError(f"ewc_gamma must be in [0, 1], got {self.ewc_gamma}")
-        return self
+    arch: str = checked("mlp", OneOf("mlp", "cnn"))
+    hidden: tuple[int, ...] = checked((256, 256), IntTuple(1, MAX_WIDTH))
+    channels: tuple[int, ...] = checked((32, 64), IntTuple(1, MAX_WIDTH))
+    epochs: int = checked(10, Int(1, MAX_EPOCHS))
+    batch_size: int = checked(32, Int(1, 1_000_000))
+    lr: float = checked(1e-3, Float(0, 10, low_open=True))
+    optimizer: str = checked("adam", OneOf("adam", "sgd"))
+    ewc_lambda: float = checked(1000.0, Float(0, 1e12))
+    ewc_gamma: float = checked(1.0, Float(0, 1))
+    fisher_samples: int = checked(500, Int(1, 10_000_000))
+    si_c: float = checked(10.0, Float(0, 1e12))
+    si_xi: float = checked(0.1, Float(0, 1e12, low_open=True))
+    max_train: int | None = checked(None, Int(1, optional=True))
+    max_test: int | None = checked(None, Int(1, optional=True))
 
 
 def default_config(scale: str | None = None, **overrides) -> BaselineConfig:
@@ -79,8 +75,9 @@ def default_config(scale: str | None = None, **overrides) -> BaselineConfig:
         default=dict(epochs=10),
         paper=dict(hidden=(400, 400), epochs=5, batch_size=128, ewc_lambda=5000.0),
     )
+    check_overrides(BaselineConfig, overrides)
     base.update(overrides)
-    return BaselineConfig(**base).validate()
+    return BaselineConfig(**base)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,9 +97,9 @@ class OnlineEWC:
     """
 
     def __init__(self, lam: float = 1000.0, gamma: float = 1.0, samples: int = 500):
-        if lam < 0 or not 0 <= gamma <= 1 or samples < 1:
-            raise ConfigError(f"need lambda >= 0, gamma in [0, 1], samples >= 1; got {lam}, {gamma}, {samples}")
-        self.lam, self.gamma, self.samples = lam, gamma, samples
+        self.lam = Float(0)("lambda", lam)
+        self.gamma = Float(0, 1)("gamma", gamma)
+        self.samples = Int(1)("samples", samples)
         self.fisher: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
 
@@ -149,9 +146,8 @@ class SynapticIntelligence:
     """SI: per-weight importance from the path integral of the gradient during training."""
 
     def __init__(self, c: float = 1.0, xi: float = 0.1):
-        if c < 0 or xi <= 0:
-            raise ConfigError(f"need c >= 0 and xi > 0; got c={c}, xi={xi}")
-        self.c, self.xi = c, xi
+        self.c = Float(0)("c", c)
+        self.xi = Float(0, low_open=True)("xi", xi)
         self.omega: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
         self._start: dict[str, torch.Tensor] = {}
@@ -164,7 +160,20 @@ class SynapticIntelligence:
         self._w = {n: torch.zeros_like(p) for n, p in _params(model).items()}
 
     def before_step(self, model: nn.Module) -> None:
-        self._grad = {n: p.grad.detach().clone() for n, p in _params(model).items() if p.grad is not None}
+        """Remember the task-loss gradient and the weights before the optimiser step.
+
+        ``p.grad`` holds the gradient of task loss + penalty; the path integral wants the task
+        loss alone, so the penalty's gradient ``2 c Omega (theta - theta*)`` is taken off again
+        (exact, and cheaper than a second backward pass).
+        """
+        self._grad = {}
+        for n, p in _params(model).items():
+            if p.grad is None:
+                continue
+            g = p.grad.detach().clone()
+            if n in self.omega:
+                g -= 2.0 * self.c * self.omega[n] * (p.detach() - self.anchor[n])
+            self._grad[n] = g
         self._before = {n: p.detach().clone() for n, p in _params(model).items()}
 
     def after_step(self, model: nn.Module) -> None:
@@ -185,7 +194,7 @@ class SynapticIntelligence:
         for n, p in _params(model).items():
             delta = p.detach() - self._start[n]
             contribution = self._w[n] / (delta**2 + self.xi)
-            self.omega[n] = self.omega.get(n, torch.zeros_like(p)) + contribution.clamp_min(0)
+            self.omega[n] = (self.omega.get(n, torch.zeros_like(p)) + contribution).clamp_min(0)
             self.anchor[n] = p.detach().clone()
 
 
@@ -273,6 +282,7 @@ def run_baseline(
     if stream.num_tasks < 1:
         raise ConfigError("the stream has no tasks")
     cfg = (config or default_config(scale)).validate()
+    seed = check_seed(seed)
     device = get_device(device)
     show = progress_enabled(scale) if progress is None else progress
     if cfg.max_train or cfg.max_test:

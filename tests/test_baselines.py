@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from cltoolkit.baselines import (
     BASELINES,
+    BaselineConfig,
     OnlineEWC,
     SynapticIntelligence,
     default_config,
@@ -130,3 +131,82 @@ def test_split_stream_uses_heads_and_counts_head_bytes():
 def test_unknown_baseline():
     with pytest.raises(ConfigError, match="unknown baseline 'lwf'"):
         run_baseline("lwf", make_stream(load_digits(), "split", 2))
+
+
+def _si_penalty_only(steps: int = 200) -> SynapticIntelligence:
+    """SI with Omega = 1 on a weight displaced from its anchor, trained on the penalty alone (task loss grad 0)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    si = SynapticIntelligence(c=1.0, xi=0.1)
+    si.begin_task(model)
+    si.consolidate(model)  # anchor = current weights
+    for name in si.omega:
+        si.omega[name] = torch.ones_like(si.omega[name])
+    with torch.no_grad():
+        model.weight.add_(1.0)  # displaced: the penalty pulls it back
+    si.begin_task(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(8, 3)
+    for _ in range(steps):
+        opt.zero_grad()
+        task_loss = 0.0 * model(x).sum()  # zero gradient from the task
+        (task_loss + si.penalty(model)).backward()
+        si.before_step(model)
+        opt.step()
+        si.after_step(model)
+    si.consolidate(model)
+    return si
+
+
+def test_si_path_integral_ignores_the_penalty_gradient():
+    # Zenke et al.: w accumulates -g_task * delta; with a zero task gradient w stays 0, so Omega stays 1.
+    # (Reading the gradient of loss + penalty made Omega grow from 1.0 to about 1.95 here.)
+    si = _si_penalty_only()
+    for name, omega in si.omega.items():
+        assert torch.allclose(omega, torch.ones_like(omega)), f"{name}: Omega drifted to {omega.flatten().tolist()}"
+
+
+def test_si_clamps_the_cumulative_omega_not_each_contribution():
+    model = torch.nn.Linear(2, 1, bias=False)
+    si = SynapticIntelligence(c=1.0, xi=1.0)
+    si.begin_task(model)
+    si.omega = {"weight": torch.tensor([[1.0, 1.0]])}
+    si.anchor = {"weight": model.weight.detach().clone()}
+    si._w = {"weight": torch.tensor([[-0.5, -3.0]])}  # negative path integrals; Delta = 0
+    si.consolidate(model)
+    # 1 - 0.5 = 0.5 stays; 1 - 3 = -2 is clamped to 0 (per-contribution clamping would keep both at 1)
+    assert si.omega["weight"].tolist() == [[0.5, 0.0]]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lr", float("nan")),
+        ("lr", float("inf")),
+        ("lr", 0.0),
+        ("ewc_lambda", float("nan")),
+        ("ewc_lambda", float("inf")),
+        ("ewc_lambda", -1.0),
+        ("si_c", float("nan")),
+        ("si_xi", 0.0),
+        ("ewc_gamma", 1.5),
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("epochs", True),
+        ("batch_size", 0),
+        ("hidden", (256, -1)),
+        ("hidden", "256"),
+        ("optimizer", "rmsprop"),
+        ("arch", "transformer"),
+    ],
+)
+def test_config_refuses_bad_values(field, value):
+    with pytest.raises(ConfigError, match=field):
+        default_config("smoke", **{field: value})
+
+
+def test_config_refuses_unknown_override_and_direct_construction_checks():
+    with pytest.raises(ConfigError, match="lrr"):
+        default_config("smoke", lrr=0.1)
+    with pytest.raises(ConfigError, match="lr must be a finite number"):
+        BaselineConfig(lr=float("nan"))
