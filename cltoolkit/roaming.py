@@ -1,47 +1,36 @@
 """Maximum Roaming (Pascal et al., AAAI 2021): roaming parameter partitions for multi-task learning.
 
-Notebook 03's method. A shared conv net learns T tasks at once; task ``t`` only
-uses a subset of each layer's filters (output channels). The subsets start as
-a random partition with sharing ratio ``p`` and then *roam*: every
-``update_interval`` (Δ) training iterations each task swaps one active filter
-for one it has never used, until every task has visited every filter.
+Notebook 03's method, in the order of METHODS.md §2. A shared conv net learns T
+tasks at once; task ``t`` only uses a subset of each layer's filters (output
+channels). The subsets start as a random partition with sharing ratio ``p`` and
+then *roam*: every Δ training iterations each task swaps one active filter for
+one it has never used, until every task has visited every filter.
 
-Symbols (METHODS.md §2) and their names here:
+Symbols and their names here: ``S`` (filters of a layer) = ``num_units``;
+``T`` = ``num_tasks``; ``p`` = ``sharing_ratio``; the partition matrix ``M`` in
+{0,1}^(S×T) = :attr:`RoamingPartition.mask`; ``A_t(c)`` = ``mask[:, t]`` after
+``c`` updates; ``B_t(c)`` = ``visited[:, t]``; ``r(c)`` = :attr:`RoamingPartition.progress`.
 
-- ``S`` (filters of a layer) = ``num_units``; ``T`` = ``num_tasks``; ``p`` = ``sharing_ratio``;
-- the partition matrix ``M`` in {0,1}^(S×T) = :attr:`RoamingPartition.mask`;
-- ``A_t(c)`` = ``mask[:, t]`` after ``c`` updates; ``B_t(c)`` = ``visited[:, t]``;
-- ``r(c)`` = :attr:`RoamingPartition.progress`.
-
-Pieces, top to bottom: the partition (:func:`initial_partition`,
-:func:`roaming_update`, :func:`cosine_choice`, :class:`RoamingPartition`),
+Top to bottom: one layer's partition (:func:`initial_partition`,
+:func:`roaming_update`, :func:`cosine_choice`, :class:`RoamingPartition`);
 networks whose conv outputs are masked per task (:class:`ChannelMask`,
-:class:`RoamingCNN`, :class:`RoamingResNet18`), one partition per masked layer
-(:class:`NetworkPartitions`), the multi-task training loop
-(:func:`train_multitask`), evaluation with per-attribute F-scores
-(:func:`evaluate_multitask`), and the experiment runners used by the notebook
-and the CLI (:func:`run_roaming`, :func:`run_single_task`, :func:`run_from_args`).
+:class:`TaskBatchNorm2d`, :class:`RoamingCNN`, :class:`RoamingResNet18`); one
+partition per masked layer (:class:`NetworkPartitions`); the multi-task loss.
+The digits / CelebA experiments, configs and runners are in
+:mod:`cltoolkit.experiments.roaming`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from .config import by_scale, get_scale, progress_enabled, seed_everything
-from .data.attributes import AttributeTasks
 from .errors import ConfigError
-from .metrics import f1_scores
-from .nets import count_parameters
-from .train import batches, make_optimizer
 
 SELECTIONS = ("random", "cosine")
 
@@ -321,16 +310,8 @@ class TaskBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         slot = self.running_mean.shape[0] - 1 if self.task is None else self.task
-        return F.batch_norm(
-            x,
-            self.running_mean[slot],
-            self.running_var[slot],
-            self.weight,
-            self.bias,
-            self.training,
-            self.momentum,
-            self.eps,
-        )
+        mean, var = self.running_mean[slot], self.running_var[slot]
+        return F.batch_norm(x, mean, var, self.weight, self.bias, self.training, self.momentum, self.eps)
 
     def extra_repr(self) -> str:
         return f"channels={self.weight.shape[0]}, tasks={self.running_mean.shape[0] - 1}"
@@ -348,6 +329,7 @@ class TaskMaskedNet(nn.Module):
 
     body: nn.Module
     masked_layers: dict[str, tuple[nn.Conv2d, ChannelMask]]
+    fully_shared: bool = False
 
     def _make_heads(self, feature_dim: int, head_sizes: Sequence[int]) -> None:
         if not head_sizes:
@@ -368,8 +350,6 @@ class TaskMaskedNet(nn.Module):
             return self.body(x)
         finally:
             self._set_task(None)
-
-    fully_shared: bool = False
 
     def forward(self, x: torch.Tensor, task: int = 0) -> torch.Tensor:
         if not 0 <= task < self.num_tasks:
@@ -460,15 +440,6 @@ class RoamingResNet18(TaskMaskedNet):
         self._make_heads(width, head_sizes)
 
 
-def build_roaming_net(arch: str, image_shape: Sequence[int], head_sizes: Sequence[int], channels=(32, 64)):
-    """``cnn`` (:class:`RoamingCNN`) or ``resnet18`` (:class:`RoamingResNet18`) for images (C, H, W)."""
-    if arch == "cnn":
-        return RoamingCNN(image_shape[0], channels, head_sizes)
-    if arch == "resnet18":
-        return RoamingResNet18(image_shape[0], head_sizes)
-    raise ConfigError(f"unknown architecture {arch!r}; choose cnn or resnet18")
-
-
 # ----------------------------------------------------------------------------------------------
 # One partition per masked layer
 # ----------------------------------------------------------------------------------------------
@@ -528,7 +499,7 @@ class NetworkPartitions:
 
 
 # ----------------------------------------------------------------------------------------------
-# Training and evaluation
+# The multi-task loss
 # ----------------------------------------------------------------------------------------------
 
 
@@ -547,386 +518,3 @@ def shared_loss(net: TaskMaskedNet, x: torch.Tensor, y: torch.Tensor, groups: Se
         F.binary_cross_entropy_with_logits(out, y[:, list(group)]) for out, group in zip(net.forward_shared(x), groups)
     ]
     return sum(losses), losses
-
-
-@dataclass
-class TrainLog:
-    """What :func:`train_multitask` did: mean loss per epoch, the iterations at which partitions roamed."""
-
-    epoch_losses: list[float]
-    update_iterations: list[int]
-    iterations: int
-    roaming_finished_at: int | None
-
-
-def train_multitask(
-    net: TaskMaskedNet,
-    data: AttributeTasks,
-    partitions: NetworkPartitions | None = None,
-    *,
-    epochs: int = 10,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    update_interval: int = 10,
-    roaming: bool = True,
-    device: torch.device | str = "cpu",
-    generator: torch.Generator | None = None,
-    progress: bool | None = None,
-    desc: str = "multi-task",
-) -> TrainLog:
-    """Train all tasks together; roam the partitions every ``update_interval`` iterations until done.
-
-    Each iteration: one batch, one masked forward pass per task, the sum of the
-    per-task BCE losses, one optimiser step (Adam). ``partitions=None`` means
-    full sharing and uses a single unmasked pass. ``roaming=False`` keeps the
-    initial partitions fixed ("task routing"). No update happens after the last
-    iteration (the new masks would never be trained).
-    """
-    if update_interval is None or int(update_interval) < 1:
-        raise ConfigError(f"update_interval must be a positive number of iterations, got {update_interval!r}")
-    device = torch.device(device)
-    net.to(device).train()
-    opt = make_optimizer(net.parameters(), "adam", lr)
-    show = progress_enabled() if progress is None else progress
-    steps_per_epoch = -(-len(data.x_train) // batch_size)
-    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not show, leave=False)
-    loss_fn = shared_loss if partitions is None else multitask_loss
-    epoch_losses, update_iterations = [], []
-    iteration, finished_at = 0, None
-    last_iteration = epochs * steps_per_epoch  # no roaming after the last step: nothing would learn the new masks
-    for _ in range(epochs):
-        total, count = 0.0, 0
-        for xb, yb in batches(data.x_train, data.y_train, batch_size, shuffle=True, generator=generator):
-            xb, yb = xb.to(device), yb.to(device)
-            loss, _ = loss_fn(net, xb, yb, data.groups)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            iteration += 1
-            total += loss.item() * len(xb)
-            count += len(xb)
-            due = iteration % update_interval == 0 and iteration < last_iteration
-            if roaming and partitions is not None and not partitions.done and due:
-                partitions.step()
-                update_iterations.append(iteration)
-                if partitions.done:
-                    finished_at = iteration
-            bar.update(1)
-        epoch_losses.append(total / max(count, 1))
-        bar.set_postfix(loss=f"{epoch_losses[-1]:.3f}")
-    bar.close()
-    if partitions is not None and partitions.done and finished_at is None and update_iterations:
-        finished_at = update_iterations[-1]
-    return TrainLog(epoch_losses, update_iterations, iteration, finished_at)
-
-
-@torch.no_grad()
-def predict_attributes(
-    net: TaskMaskedNet, data: AttributeTasks, x: torch.Tensor, device="cpu", batch_size: int = 512
-) -> torch.Tensor:
-    """Predicted 0/1 attributes (N, A): each task's head (with its masks) fills its group's columns."""
-    device = torch.device(device)
-    was_training = net.training
-    net.to(device).eval()
-    pred = torch.zeros(len(x), len(data.attribute_names))
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size].to(device)
-        for t, group in enumerate(data.groups):
-            pred[start : start + len(xb), group] = (net(xb, t) > 0).float().cpu()
-    net.train(was_training)
-    return pred
-
-
-def evaluate_multitask(net: TaskMaskedNet, data: AttributeTasks, device="cpu", split: str = "test") -> dict:
-    """Per-attribute F-score and accuracy on a split, then per task (mean over its attributes).
-
-    Returns ``per_attribute_f1``, ``per_task_f1``, ``per_task_acc`` (dicts by name)
-    and ``mean_f1`` (mean over all attributes, as in the paper).
-    """
-    x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
-    pred = predict_attributes(net, data, x, device).numpy()
-    target = y.numpy()
-    f1 = f1_scores(pred, target)
-    acc = (pred == target).mean(axis=0) if len(target) else np.full(target.shape[1], np.nan)
-    used = sorted({a for g in data.groups for a in g})  # attributes some task predicts
-    return {
-        "per_attribute_f1": {data.attribute_names[a]: float(f1[a]) for a in used},
-        "per_task_f1": {name: float(f1[g].mean()) for name, g in zip(data.task_names, data.groups)},
-        "per_task_acc": {name: float(acc[g].mean()) for name, g in zip(data.task_names, data.groups)},
-        "mean_f1": float(f1[used].mean()),
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# Experiments: configuration, runners, CLI
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RoamingConfig:
-    """Everything a Maximum Roaming run needs.
-
-    ``sharing_ratio`` p; ``update_interval`` Δ in training iterations;
-    ``roaming=False`` gives fixed partitions; ``sharing_ratio=1`` full sharing.
-    ``max_train`` / ``max_test`` subsample the data (None: all of it).
-    """
-
-    arch: str = "cnn"
-    channels: tuple[int, ...] = (16, 32)
-    sharing_ratio: float = 0.5
-    update_interval: int = 5
-    selection: str = "random"
-    roaming: bool = True
-    epochs: int = 15
-    batch_size: int = 64
-    lr: float = 3e-3
-    max_train: int | None = None
-    max_test: int | None = None
-
-    def validate(self) -> RoamingConfig:
-        if not 0.0 <= float(self.sharing_ratio) <= 1.0:
-            raise ConfigError(f"sharing_ratio must be in [0, 1], got {self.sharing_ratio}")
-        if isinstance(self.update_interval, bool) or not isinstance(self.update_interval, int):
-            raise ConfigError(f"update_interval must be a positive integer, got {self.update_interval!r}")
-        if self.update_interval < 1:
-            raise ConfigError(f"update_interval must be >= 1 training iteration, got {self.update_interval}")
-        if self.selection not in SELECTIONS:
-            raise ConfigError(f"unknown selection {self.selection!r}; choose one of: {', '.join(SELECTIONS)}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        return self
-
-
-def default_config(scale: str | None = None, dataset: str = "digits", **overrides) -> RoamingConfig:
-    """The configuration for a scale and dataset; ``overrides`` replace single fields.
-
-    digits: smoke 3 epochs on 320 examples with channels (8, 16), Δ = 1; default
-    15 epochs on all 1,258 with channels (16, 32), Δ = 5 iterations (20 per epoch).
-    celeba (paper): ResNet-18, batch 256, Adam 1e-4, 40 epochs, p = 0.8,
-    Δ = 0.1 epoch (set from the training-set size in :func:`run_from_args`).
-    """
-    scale = get_scale(scale)
-    if dataset == "celeba":
-        base = by_scale(
-            scale,
-            smoke=dict(arch="cnn", epochs=1, max_train=256, max_test=256, update_interval=2),
-            default=dict(arch="cnn", epochs=5, max_train=5000, max_test=2000, update_interval=10),
-            paper=dict(arch="resnet18", epochs=40, batch_size=256, lr=1e-4),
-        )
-        base.setdefault("sharing_ratio", 0.8)
-    else:
-        base = by_scale(
-            scale,
-            smoke=dict(epochs=3, max_train=320, channels=(8, 16), update_interval=1),
-            default=dict(),
-            paper=dict(channels=(32, 64), epochs=40),
-        )
-    return replace(RoamingConfig(**base), **overrides).validate()
-
-
-@dataclass
-class RoamingResult:
-    """One multi-task run: scores, the partitions it used (for the widget), the trained net."""
-
-    label: str
-    config: dict
-    task_names: list[str]
-    scores: dict
-    params: int
-    bytes_per_task: int
-    seconds: float
-    log: TrainLog | None = None
-    partitions: NetworkPartitions | None = None
-    model: nn.Module | None = None
-
-    @property
-    def mean_f1(self) -> float:
-        return self.scores["mean_f1"]
-
-    def to_dict(self) -> dict:
-        return {
-            "tasks": list(self.task_names),
-            "label": self.label,
-            "per_task_f1": dict(self.scores["per_task_f1"]),
-            "mean_f1": float(self.scores["mean_f1"]),
-            "per_task_acc": dict(self.scores["per_task_acc"]),
-            "per_attribute_f1": dict(self.scores["per_attribute_f1"]),
-            "params": int(self.params),
-            "bytes_per_task": int(self.bytes_per_task),
-            "seconds": round(self.seconds, 3),
-            "roaming_updates": len(self.log.update_iterations) if self.log else 0,
-            "roaming_finished_at": self.log.roaming_finished_at if self.log else None,
-            "config": self.config,
-        }
-
-
-def _subsample(data: AttributeTasks, max_train: int | None, max_test: int | None, seed: int) -> AttributeTasks:
-    gen = torch.Generator().manual_seed(seed)
-    out = data
-    if max_train is not None and max_train < len(data.x_train):
-        idx = torch.randperm(len(data.x_train), generator=gen)[:max_train]
-        out = replace(out, x_train=out.x_train[idx], y_train=out.y_train[idx])
-    if max_test is not None and max_test < len(data.x_test):
-        idx = torch.randperm(len(data.x_test), generator=gen)[:max_test]
-        out = replace(out, x_test=out.x_test[idx], y_test=out.y_test[idx])
-    return out
-
-
-def _head_bytes(net: TaskMaskedNet) -> int:
-    return 4 * max(count_parameters(h) for h in net.heads)
-
-
-def run_roaming(
-    data: AttributeTasks,
-    config: RoamingConfig | None = None,
-    *,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    progress: bool | None = None,
-    label: str | None = None,
-) -> RoamingResult:
-    """Train one multi-task network on ``data`` and score it on the test split.
-
-    ``config.sharing_ratio == 1`` is full sharing (one pass, no masks);
-    ``config.roaming=False`` fixed partitions; otherwise Maximum Roaming.
-    """
-    config = (config or default_config()).validate()
-    data = _subsample(data, config.max_train, config.max_test, seed)
-    start = time.perf_counter()
-    generator = seed_everything(seed)
-    image_shape = tuple(data.x_train.shape[1:])
-    net = build_roaming_net(config.arch, image_shape, data.head_sizes, config.channels)
-    full = float(config.sharing_ratio) >= 1.0
-    net.fully_shared = full
-    partitions = None if full else NetworkPartitions(net, config.sharing_ratio, seed=seed, selection=config.selection)
-    if label is None:
-        label = "full sharing" if full else ("roaming" if config.roaming else "fixed partitions")
-    log = train_multitask(
-        net,
-        data,
-        partitions,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        update_interval=config.update_interval,
-        roaming=config.roaming,
-        device=device,
-        generator=generator,
-        progress=progress,
-        desc=label,
-    )
-    scores = evaluate_multitask(net, data, device)
-    extra = _head_bytes(net) + (partitions.extra_bytes_per_task() if partitions is not None else 0)
-    return RoamingResult(
-        label=label,
-        config=asdict(config),
-        task_names=list(data.task_names),
-        scores=scores,
-        params=count_parameters(net),
-        bytes_per_task=extra,
-        seconds=time.perf_counter() - start,
-        log=log,
-        partitions=partitions,
-        model=net.cpu(),
-    )
-
-
-def run_single_task(
-    data: AttributeTasks,
-    config: RoamingConfig | None = None,
-    *,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    progress: bool | None = None,
-) -> RoamingResult:
-    """The single-task baseline: one full network per task (same code, one head, no masks)."""
-    config = (config or default_config()).validate()
-    data = _subsample(data, config.max_train, config.max_test, seed)
-    start = time.perf_counter()
-    per_task_f1, per_task_acc, per_attribute = {}, {}, {}
-    params, bytes_per_task = 0, 0
-    for t, (name, group) in enumerate(zip(data.task_names, data.groups)):
-        single = replace(
-            data,
-            y_train=data.y_train[:, group],
-            y_test=data.y_test[:, group],
-            attribute_names=[data.attribute_names[a] for a in group],
-            groups=[list(range(len(group)))],
-            task_names=[name],
-        )
-        one = run_roaming(
-            single, replace(config, sharing_ratio=1.0), seed=seed + t, device=device, progress=progress, label=name
-        )
-        per_task_f1.update(one.scores["per_task_f1"])
-        per_task_acc.update(one.scores["per_task_acc"])
-        per_attribute.update(one.scores["per_attribute_f1"])
-        params += one.params
-        bytes_per_task = max(bytes_per_task, 4 * one.params)  # a new task needs a whole network
-    all_f1 = [per_attribute[n] for n in data.attribute_names]
-    scores = {
-        "per_attribute_f1": per_attribute,
-        "per_task_f1": per_task_f1,
-        "per_task_acc": per_task_acc,
-        "mean_f1": float(np.mean(all_f1)),
-    }
-    return RoamingResult(
-        label="single-task networks",
-        config=asdict(config),
-        task_names=list(data.task_names),
-        scores=scores,
-        params=params,
-        bytes_per_task=bytes_per_task,
-        seconds=time.perf_counter() - start,
-    )
-
-
-def load_attribute_tasks(dataset: str = "digits", root=None, scale: str | None = None) -> AttributeTasks:
-    """The multi-task attribute set for ``dataset`` (digits, or CelebA from ``root`` at 64x64)."""
-    from .data import attribute_tasks, load_source
-
-    if dataset == "celeba":
-        max_images = by_scale(scale, smoke=512, default=8000, paper=None)
-        source = load_source("celeba", root, image_size=64, max_images=max_images)
-    else:
-        source = load_source(dataset, root)
-    return attribute_tasks(source)
-
-
-def run_from_args(args) -> dict:
-    """The CLI's ``run roaming``: build the config from ``args`` (None = default for the scale) and run it."""
-    if args.stream != "attributes":
-        raise ConfigError(
-            f"roaming is multi-task learning on attribute groups; use --stream attributes, not {args.stream!r}"
-        )
-    if args.dataset not in ("digits", "celeba"):
-        raise ConfigError(f"roaming needs a multi-attribute dataset: digits or celeba, not {args.dataset!r}")
-    overrides = {}
-    if getattr(args, "epochs", None) is not None:
-        overrides["epochs"] = args.epochs
-    if getattr(args, "lr", None) is not None:
-        overrides["lr"] = args.lr
-    if getattr(args, "sharing_ratio", None) is not None:
-        overrides["sharing_ratio"] = args.sharing_ratio
-    if getattr(args, "update_interval", None) is not None:
-        overrides["update_interval"] = args.update_interval
-    if getattr(args, "selection", None) is not None:
-        overrides["selection"] = args.selection
-    if getattr(args, "no_roaming", None):
-        overrides["roaming"] = False
-    config = default_config(args.scale, args.dataset, **overrides)
-    data = load_attribute_tasks(args.dataset, args.data_root, args.scale)
-    if args.tasks is not None:
-        if args.tasks > data.num_tasks:
-            raise ConfigError(f"--tasks {args.tasks}: the {args.dataset} attribute set has {data.num_tasks} tasks")
-        data = replace(data, groups=data.groups[: args.tasks], task_names=data.task_names[: args.tasks])
-    if args.dataset == "celeba" and args.scale == "paper" and getattr(args, "update_interval", None) is None:
-        steps_per_epoch = -(-len(data.x_train) // config.batch_size)
-        config = replace(config, update_interval=max(1, round(0.1 * steps_per_epoch)))  # Δ = 0.1 epoch
-    result = run_roaming(
-        data, config, seed=args.seed, device=args.device, progress=False if getattr(args, "quiet", False) else None
-    )
-    return result.to_dict()

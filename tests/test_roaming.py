@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -13,9 +14,9 @@ from cli_args import cli_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cltoolkit import roaming
 from cltoolkit.data import attribute_tasks, load_digits
 from cltoolkit.errors import ConfigError
+from cltoolkit.experiments import roaming as experiment
 from cltoolkit.roaming import (
     NetworkPartitions,
     RoamingCNN,
@@ -226,8 +227,8 @@ def digits_tasks():
 
 
 def test_training_roams_until_done_and_scores_f1(digits_tasks):
-    cfg = roaming.default_config("smoke")
-    result = roaming.run_roaming(digits_tasks, cfg, seed=0, progress=False)
+    cfg = experiment.default_config("smoke")
+    result = experiment.run_roaming(digits_tasks, cfg, seed=0, progress=False)
     assert result.partitions.done
     assert result.log.roaming_finished_at is not None
     d = result.to_dict()
@@ -238,21 +239,21 @@ def test_training_roams_until_done_and_scores_f1(digits_tasks):
 
 
 def test_runs_are_repeatable_under_a_seed(digits_tasks):
-    cfg = roaming.default_config("smoke", epochs=1)
-    a = roaming.run_roaming(digits_tasks, cfg, seed=3, progress=False)
-    b = roaming.run_roaming(digits_tasks, cfg, seed=3, progress=False)
+    cfg = experiment.default_config("smoke", epochs=1)
+    a = experiment.run_roaming(digits_tasks, cfg, seed=3, progress=False)
+    b = experiment.run_roaming(digits_tasks, cfg, seed=3, progress=False)
     assert a.scores == b.scores
 
 
 def test_fixed_partitions_do_not_roam(digits_tasks):
-    cfg = roaming.default_config("smoke", epochs=1, roaming=False)
-    result = roaming.run_roaming(digits_tasks, cfg, seed=0, progress=False)
+    cfg = experiment.default_config("smoke", epochs=1, roaming=False)
+    result = experiment.run_roaming(digits_tasks, cfg, seed=0, progress=False)
     assert result.log.update_iterations == [] and all(p.steps == 0 for p in result.partitions.layers.values())
 
 
 def test_single_task_baseline(digits_tasks):
-    cfg = roaming.default_config("smoke", epochs=1)
-    result = roaming.run_single_task(digits_tasks, cfg, seed=0, progress=False)
+    cfg = experiment.default_config("smoke", epochs=1)
+    result = experiment.run_single_task(digits_tasks, cfg, seed=0, progress=False)
     assert set(result.scores["per_task_f1"]) == set(digits_tasks.task_names)
 
 
@@ -263,18 +264,34 @@ def test_single_task_baseline(digits_tasks):
         (dict(update_interval=-3), "update_interval must be >= 1"),
         (dict(sharing_ratio=2.0), "sharing_ratio must be in"),
         (dict(selection="best"), "unknown selection"),
+        (dict(sharing_ratio=0.0), r"sharing_ratio must be in \(0, 1\]"),
+        (dict(sharing_ratio=float("nan")), "sharing_ratio must be a finite number, got nan"),
+        (dict(lr=float("inf")), "lr must be a finite number, got inf"),
+        (dict(lr=0.0), "lr must be in"),
+        (dict(epochs=2.5), "epochs must be an integer, got 2.5"),
+        (dict(channels=(8, 0)), r"channels\[1\] must be >= 1"),
+        (dict(roaming="no"), "roaming must be True or False"),
+        (dict(arch="vgg"), "unknown arch 'vgg'"),
+        (dict(max_train=0), "max_train must be >= 1"),
+        (dict(learning_rate=1e-3), "unknown RoamingConfig field.*learning_rate"),
     ],
 )
 def test_bad_configs(overrides, words):
     with pytest.raises(ConfigError, match=words):
-        roaming.default_config("smoke", **overrides)
+        experiment.default_config("smoke", **overrides)
+
+
+def test_config_checks_replace_too():
+    cfg = experiment.default_config("smoke")
+    with pytest.raises(ConfigError, match="update_interval must be >= 1"):
+        replace(cfg, update_interval=0)
 
 
 _args = partial(cli_args, "roaming")  # real parser defaults; keywords override
 
 
 def test_run_from_args_contract():
-    out = roaming.run_from_args(_args(sharing_ratio=0.6, update_interval=2, selection="cosine"))
+    out = experiment.run_from_args(_args(sharing_ratio=0.6, update_interval=2, selection="cosine"))
     for key in ("tasks", "per_task_f1", "mean_f1", "per_task_acc", "bytes_per_task", "params"):
         assert key in out, key
     assert out["config"]["sharing_ratio"] == 0.6 and out["config"]["selection"] == "cosine"
@@ -283,13 +300,13 @@ def test_run_from_args_contract():
 
 def test_run_from_args_refuses_bad_input():
     with pytest.raises(ConfigError, match="--stream attributes"):
-        roaming.run_from_args(_args(stream="split"))
+        experiment.run_from_args(_args(stream="split"))
     with pytest.raises(ConfigError, match="digits or celeba"):
-        roaming.run_from_args(_args(dataset="mnist"))
+        experiment.run_from_args(_args(dataset="mnist"))
     with pytest.raises(ConfigError, match="has 4 tasks"):
-        roaming.run_from_args(_args(tasks=9))
+        experiment.run_from_args(_args(tasks=9))
     with pytest.raises(ConfigError, match="update_interval"):
-        roaming.run_from_args(_args(update_interval=0))
+        experiment.run_from_args(_args(update_interval=0))
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -309,7 +326,7 @@ def test_paper_scale_on_fake_celeba(tmp_path):
     from fake_datasets import write_fake_celeba
 
     write_fake_celeba(tmp_path, n_images=15, size=(40, 32))
-    out = roaming.run_from_args(_args(dataset="celeba", scale="paper", epochs=1, data_root=str(tmp_path)))
+    out = experiment.run_from_args(_args(dataset="celeba", scale="paper", epochs=1, data_root=str(tmp_path)))
     assert len(out["tasks"]) == 8 and len(out["per_task_f1"]) == 8
     assert out["config"]["arch"] == "resnet18" and out["config"]["sharing_ratio"] == 0.8
     assert out["config"]["update_interval"] == 1
