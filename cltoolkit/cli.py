@@ -15,16 +15,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .config import DEVICES, SCALES, get_device, get_scale
+import torch
+
+from .config import DEVICES, SCALES, cache_dir, data_dir, get_device, get_scale, progress_enabled
 from .data.sources import DATASETS
 from .data.streams import STREAM_KINDS
 from .errors import CltkError, ConfigError
+from .files import atomic_write, check_writable_file
+from .validate import Float, check_seed
 
 # method -> (module that runs it, default stream)
 METHODS = {
@@ -94,14 +99,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def _number(rule: Float):
+    """An argparse type: a finite float checked by ``rule`` (nan, inf and out-of-range values are refused)."""
+
+    rule_text = f" {rule.describe()}" if rule.describe() else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number{rule_text}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number{rule_text}, got {text!r}")
+        try:
+            return rule("value", value)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(f"expected a number{rule_text}, got {text}") from None
+
+    return parse
+
+
+def _seed(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+        return check_seed(int(text))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64 - 1], got {text!r}") from None
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -141,31 +163,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--tasks", type=_positive_int, default=None, metavar="N", help="number of tasks")
     common.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
-    common.add_argument("--seed", type=_non_negative_int, default=0, metavar="N", help="random seed (default 0)")
+    common.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
     common.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
     common.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     common.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="epochs per task")
-    common.add_argument("--lr", type=float, default=None, metavar="LR", help="learning rate")
+    common.add_argument("--lr", type=_number(Float(0, low_open=True)), default=None, metavar="LR", help="learning rate")
     common.add_argument("--data-root", default=None, metavar="DIR", help="where real datasets live ($CLTK_DATA)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
     base = run.add_argument_group("ewc / si")
-    base.add_argument("--ewc-lambda", type=float, default=None, metavar="L", help="EWC penalty strength")
-    base.add_argument("--si-c", type=float, default=None, metavar="C", help="SI penalty strength")
+    base.add_argument("--ewc-lambda", type=_number(Float(0)), default=None, metavar="L", help="EWC penalty strength")
+    base.add_argument("--si-c", type=_number(Float(0)), default=None, metavar="C", help="SI penalty strength")
 
     pb = run.add_argument_group("piggyback")
-    pb.add_argument("--threshold", type=float, default=None, metavar="TAU", help="mask threshold tau (5e-3)")
+    pb.add_argument(
+        "--threshold",
+        type=_number(Float()),
+        default=None,
+        metavar="TAU",
+        help="mask threshold tau (5e-3)",
+    )
 
     mr = run.add_argument_group("roaming")
-    mr.add_argument("--sharing-ratio", type=float, default=None, metavar="P", help="sharing ratio p in [0, 1]")
-    mr.add_argument("--update-interval", type=int, default=None, metavar="D", help="iterations between updates")
+    mr.add_argument(
+        "--sharing-ratio",
+        type=_number(Float(0, 1)),
+        default=None,
+        metavar="P",
+        help="sharing ratio p in [0, 1]",
+    )
+    mr.add_argument(
+        "--update-interval", type=_positive_int, default=None, metavar="D", help="iterations between updates"
+    )
     mr.add_argument("--selection", choices=["random", "cosine"], default=None, help="how units roam")
     mr.add_argument("--no-roaming", action="store_true", help="fixed partitions (task routing)")
 
     hn = run.add_argument_group("hypernet")
-    hn.add_argument("--beta", type=float, default=None, metavar="B", help="output-regulariser strength")
-    hn.add_argument("--chunk-size", type=int, default=None, metavar="C", help="chunked hypernetwork chunk size")
-    hn.add_argument("--emb-dim", type=int, default=None, metavar="E", help="task-embedding size")
+    hn.add_argument("--beta", type=_number(Float(0)), default=None, metavar="B", help="output-regulariser strength")
+    hn.add_argument(
+        "--chunk-size", type=_positive_int, default=None, metavar="C", help="chunked hypernetwork chunk size"
+    )
+    hn.add_argument("--emb-dim", type=_positive_int, default=None, metavar="E", help="task-embedding size")
     hn.add_argument(
         "--hnet-hidden",
         type=_int_list,
@@ -207,10 +245,13 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     args.dataset = args.dataset.lower().replace("-", "_")
     if args.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if args.json:
-        parent = Path(args.json).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise ConfigError(f"cannot write --json {args.json}: directory {parent} does not exist")
+    if args.json is not None:
+        check_writable_file(args.json, "--json file")
+    # read the environment now, so a bad variable is reported before any training, not after
+    cache_dir()
+    progress_enabled(args.scale)
+    if args.dataset != "digits" and args.data_root is None:
+        data_dir()
     return args
 
 
@@ -233,6 +274,8 @@ def run_method(args: argparse.Namespace) -> dict:
         scale=args.scale,
         seed=args.seed,
         device=args.device,
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
     )
     result.setdefault("seconds", round(time.perf_counter() - start, 3))
     return result
@@ -242,7 +285,8 @@ def format_result(result: dict) -> str:
     """A readable table: the accuracy matrix (or per-task F-scores) and the summary metrics."""
     lines = [
         f"{result['method']} on {result['dataset']} / {result['stream']} "
-        f"(scale {result['scale']}, seed {result['seed']}, device {result.get('device', '?')})",
+        f"(scale {result['scale']}, seed {result['seed']}, device {result.get('device', '?')}, "
+        f"threads {result.get('threads', '?')})",
     ]
     tasks = [str(t) for t in result.get("tasks", [])]
     if "acc_matrix" in result:
@@ -277,31 +321,50 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict, path: str | Path) -> Path:
-    """Write ``result`` as JSON atomically (a half-written file never appears under ``path``)."""
-    path = Path(path).expanduser()
-    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def _json_default(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
+def strict_json(value):
+    """``value`` with every non-finite float replaced by None, so the JSON is strict (no NaN / Infinity)."""
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / torch arrays and scalars
+        return strict_json(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return value
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(strict_json(result), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    """Write ``result`` as strict JSON atomically (a half-written file never appears under ``path``)."""
+    text = dumps(result)
+    return atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def save_results(result: dict, path: str) -> int:
+    """Write the --json file; if that fails now (after the run), keep the results somewhere safe and say where."""
+    try:
+        write_json(result, path)
+        print(f"wrote {path}")
+        return 0
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"cltoolkit-{result.get('method', 'run')}-{os.getpid()}.json"
+        try:
+            write_json(result, fallback)
+            where = f"saved them to {fallback} instead"
+        except OSError:
+            print(dumps(result))
+            where = "printed them above"
+        print(f"cltoolkit: error: could not write --json {path} ({exc.strerror or exc}); {where}", file=sys.stderr)
+        return 1
 
 
 def data_command(args: argparse.Namespace) -> int:
-    from .config import data_dir
     from .data import fetch
 
     root = Path(args.root).expanduser() if args.root else data_dir()
@@ -343,16 +406,22 @@ def main(argv: list[str] | None = None) -> int:
             return data_command(args)
         result = run_method(args)
         print(format_result(result))
-        if args.json:
-            write_json(result, args.json)
-            print(f"wrote {args.json}")
+        if args.json is not None:
+            return save_results(result, args.json)
         return 0
     except CltkError as exc:
         print(f"cltoolkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("cltoolkit: interrupted", file=sys.stderr)
+        interrupted()
         return 130
+
+
+def interrupted() -> None:
+    """Say "interrupted" on a line of its own (a progress bar may have left the cursor mid-line)."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K\n")
+    print("cltoolkit: interrupted", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .validate import check_seed
 
 SCALES = ("smoke", "default", "paper")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -97,8 +98,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
     On a CPU, two runs with the same seed give identical results.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -110,24 +110,78 @@ def _user_cache_root() -> Path:
     return Path(base) / "cltoolkit"
 
 
+def _directory(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable)
+    path = Path(value).expanduser() if value else default
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{variable} is {str(path)!r}, which is a file, not a directory; point it at a directory")
+    return path
+
+
 def data_dir() -> Path:
-    """Directory for real datasets: ``$CLTK_DATA`` or ``~/.cache/cltoolkit/data``."""
-    value = os.environ.get("CLTK_DATA")
-    return Path(value).expanduser() if value else _user_cache_root() / "data"
+    """Directory for real datasets: ``$CLTK_DATA`` or ``~/.cache/cltoolkit/data`` (refused if it is a file)."""
+    return _directory("CLTK_DATA", _user_cache_root() / "data")
 
 
 def cache_dir() -> Path:
-    """Directory for cached checkpoints: ``$CLTK_CACHE`` or ``~/.cache/cltoolkit/checkpoints``."""
-    value = os.environ.get("CLTK_CACHE")
-    return Path(value).expanduser() if value else _user_cache_root() / "checkpoints"
+    """Directory for cached checkpoints: ``$CLTK_CACHE`` or ``~/.cache/cltoolkit/checkpoints`` (not a file)."""
+    return _directory("CLTK_CACHE", _user_cache_root() / "checkpoints")
+
+
+PROGRESS_VALUES = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def progress_enabled(scale: str | None = None) -> bool:
-    """Whether long loops show ``tqdm`` progress bars (off at smoke scale and in CI)."""
-    flag = os.environ.get("CLTK_PROGRESS")
-    if flag is not None and flag != "":
-        return flag not in ("0", "false", "no", "off")
+    """Whether long loops show ``tqdm`` progress bars (off at smoke scale and in CI).
+
+    ``CLTK_PROGRESS`` = ``1``/``true``/``yes``/``on`` forces them, ``0``/``false``/``no``/``off`` hides them;
+    anything else is an error (a typo must not be silently read as "off").
+    """
+    flag = os.environ.get("CLTK_PROGRESS", "").strip().lower()
+    if flag:
+        if flag not in PROGRESS_VALUES:
+            raise ConfigError(f"unknown CLTK_PROGRESS {flag!r}; use 1 (show progress bars) or 0 (hide them)")
+        return PROGRESS_VALUES[flag]
     return get_scale(scale) != "smoke"
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still allocate without swapping (Linux: MemAvailable)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30  # unknown: assume a modest laptop
+
+
+def check_fits_in_memory(needed: int, what: str, per_unit: int | None = None, unit: str = "") -> None:
+    """Refuse (ConfigError) to start something that would need more than half the available memory.
+
+    ``per_unit`` / ``unit`` let the message say how many units (tasks, ...) would fit.
+    """
+    available = available_memory()
+    if needed <= available // 2:
+        return
+    message = f"{what} needs about {needed / 2**30:.1f} GiB of memory, "
+    message += f"but only {available / 2**30:.1f} GiB is available"
+    if per_unit:
+        message += f"; at most {max(0, available // 2 // per_unit):,} {unit} fit"
+    raise ConfigError(message)
 
 
 def describe_environment(scale: str | None = None, device: str | None = None) -> dict:
@@ -139,6 +193,7 @@ def describe_environment(scale: str | None = None, device: str | None = None) ->
         "scale": get_scale(scale),
         "device": str(get_device(device)),
         "cuda_available": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
         "data_dir": str(data_dir()),
         "cache_dir": str(cache_dir()),
     }

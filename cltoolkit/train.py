@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +20,8 @@ from tqdm.auto import tqdm
 
 from .config import cache_dir, progress_enabled
 from .errors import CheckpointMismatchError, ConfigError
+from .files import atomic_write
+from .validate import Float, Int
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = True, generator=None):
@@ -37,8 +37,8 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = T
 
 def make_optimizer(params, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
     """``adam`` or ``sgd`` (momentum 0.9) over ``params``."""
-    if lr <= 0:
-        raise ConfigError(f"learning rate must be positive, got {lr}")
+    lr = Float(0, low_open=True)("learning rate", lr)
+    weight_decay = Float(0)("weight_decay", weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
@@ -71,8 +71,10 @@ def train_epochs(
     ``before_step(model)`` runs after ``backward()`` and before the optimiser
     step; ``after_step(model)`` after it (SI uses both).
     """
-    if epochs < 0:
-        raise ConfigError(f"epochs must be >= 0, got {epochs}")
+    epochs = Int(0)("epochs", epochs)
+    batch_size = Int(1)("batch_size", batch_size)
+    if len(x) != len(y):
+        raise ConfigError(f"x and y must have the same number of examples, got {len(x)} and {len(y)}")
     device = torch.device(device)
     model.to(device).train()
     if optimizer is None:
@@ -161,18 +163,12 @@ def save_checkpoint(model: nn.Module, path: str | Path, config: dict) -> Path:
 
 
 def atomic_torch_save(payload, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename: an interrupted save leaves no partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """``torch.save`` to a temporary file beside ``path``, then rename: an interrupted save leaves no partial file.
+
+    See :func:`cltoolkit.files.atomic_write` (umask-respecting permissions, orphaned temporary
+    files of killed writers removed at the next save).
+    """
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, config: dict | None = None) -> nn.Module:

@@ -70,6 +70,9 @@ class Float:
         self.low, self.high, self.low_open, self.high_open, self.optional = low, high, low_open, high_open, optional
 
     def describe(self) -> str:
+        """``in [0, 1]``, ``> 0``, ... (empty when any finite number is allowed)."""
+        if self.low is None and self.high is None:
+            return ""
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
         low = "-inf" if self.low is None else f"{self.low:g}"

@@ -181,23 +181,23 @@ def test_si_clamps_the_cumulative_omega_not_each_contribution():
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("lr", float("nan")),
-        ("lr", float("inf")),
-        ("lr", 0.0),
-        ("ewc_lambda", float("nan")),
-        ("ewc_lambda", float("inf")),
-        ("ewc_lambda", -1.0),
-        ("si_c", float("nan")),
-        ("si_xi", 0.0),
-        ("ewc_gamma", 1.5),
-        ("epochs", 0),
-        ("epochs", 2.5),
-        ("epochs", True),
-        ("batch_size", 0),
-        ("hidden", (256, -1)),
-        ("hidden", "256"),
-        ("optimizer", "rmsprop"),
-        ("arch", "transformer"),
+        ("lr", float("nan")),  # hostile
+        ("lr", float("inf")),  # hostile
+        ("lr", 0.0),  # hostile
+        ("ewc_lambda", float("nan")),  # hostile
+        ("ewc_lambda", float("inf")),  # hostile
+        ("ewc_lambda", -1.0),  # hostile
+        ("si_c", float("nan")),  # hostile
+        ("si_xi", 0.0),  # hostile
+        ("ewc_gamma", 1.5),  # hostile
+        ("epochs", 0),  # hostile
+        ("epochs", 2.5),  # hostile
+        ("epochs", True),  # hostile
+        ("batch_size", 0),  # hostile
+        ("hidden", (256, -1)),  # hostile
+        ("hidden", "256"),  # hostile
+        ("optimizer", "rmsprop"),  # hostile
+        ("arch", "transformer"),  # hostile
     ],
 )
 def test_config_refuses_bad_values(field, value):

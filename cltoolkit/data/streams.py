@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
+from ..config import check_fits_in_memory
 from ..errors import ConfigError
+from ..validate import Float
 from .sources import Source
 
 STREAM_KINDS = ("split", "permuted", "rotated", "attributes")
@@ -117,6 +119,14 @@ def _check_num_tasks(num_tasks) -> int:
     return num_tasks
 
 
+def _check_copies_fit(source: Source, num_tasks: int, kind: str) -> None:
+    """A permuted/rotated stream holds one transformed copy of the data per task: refuse what cannot fit."""
+    per_task = (source.x_train.numel() + source.x_test.numel()) * source.x_train.element_size()
+    check_fits_in_memory(
+        num_tasks * per_task, f"a {kind} stream of {num_tasks:,} tasks on {source.name!r}", per_task, "tasks"
+    )
+
+
 def split_stream(
     source: Source,
     num_tasks: int | None = None,
@@ -202,6 +212,7 @@ def permuted_stream(source: Source, num_tasks: int = 5, seed: int = 0, first_ide
     convention), so the first task is the plain dataset.
     """
     _check_num_tasks(num_tasks)
+    _check_copies_fit(source, num_tasks, "permuted")
     h, w = source.image_shape[1:]
     perms = permutations(num_tasks, h * w, seed=seed, first_identity=first_identity)
     tasks = []
@@ -245,8 +256,9 @@ def rotated_stream(
         _check_num_tasks(num_tasks)
         angles = [i * max_angle / num_tasks for i in range(num_tasks)]
     else:
-        angles = [float(a) for a in angles]
+        angles = [Float()(f"angles[{i}]", a) for i, a in enumerate(angles)]
         _check_num_tasks(len(angles))
+    _check_copies_fit(source, len(angles), "rotated")
     tasks = []
     for angle in angles:
         tasks.append(
