@@ -18,6 +18,7 @@ import torch
 
 from cltoolkit import roaming as mr
 from cltoolkit.data import attribute_tasks, load_digits
+from cltoolkit.experiments.roaming import shared_loss
 from cltoolkit.train import make_optimizer
 
 
@@ -44,7 +45,7 @@ def training_step_costs() -> dict:
         if not full:
             mr.NetworkPartitions(net, 0.5, seed=0)
         opt = make_optimizer(net.parameters(), "adam", 1e-3)
-        loss_fn = mr.shared_loss if full else mr.multitask_loss
+        loss_fn = shared_loss if full else mr.multitask_loss
 
         def step():
             loss, _ = loss_fn(net, x, y, data.groups)

@@ -192,7 +192,7 @@ def test_masked_cnn_uses_only_the_tasks_channels():
     assert net(x, 0).shape == (4, 2) and net(x, 1).shape == (4, 3)
     # zeroing the weights of a channel task 0 does not use leaves task 0's output unchanged
     net.eval()
-    conv2, _ = net.masked_layers["conv2"]
+    conv2 = net.masked_layers["conv2"].conv
     unused = np.flatnonzero(~parts.layers["conv2"].mask[:, 0])
     before = net(x, 0)
     with torch.no_grad():
@@ -200,7 +200,7 @@ def test_masked_cnn_uses_only_the_tasks_channels():
     assert torch.allclose(net(x, 0), before, atol=1e-6)
     parts.step()
     expected = torch.from_numpy(parts.layers["conv1"].mask.astype(np.float32))
-    assert torch.equal(net.masked_layers["conv1"][1].mask, expected)
+    assert torch.equal(net.masked_layers["conv1"].mask, expected)
 
 
 def test_full_sharing_one_pass_equals_per_task_passes():

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -32,7 +33,6 @@ from ..roaming import (
     RoamingResNet18,
     TaskMaskedNet,
     multitask_loss,
-    shared_loss,
 )
 from ..train import batches, make_optimizer
 from ..validate import Bool, Checked, Float, Int, IntTuple, OneOf, check_overrides, checked
@@ -108,6 +108,13 @@ def build_roaming_net(arch: str, image_shape: Sequence[int], head_sizes: Sequenc
 # ----------------------------------------------------------------------------------------------
 # Training and evaluation
 # ----------------------------------------------------------------------------------------------
+
+
+def shared_loss(net: TaskMaskedNet, x: torch.Tensor, y: torch.Tensor, groups: Sequence[Sequence[int]]):
+    """The multi-task loss for full sharing (p = 1): one unmasked pass of the body, every head on its output."""
+    outputs = net.forward_shared(x)
+    losses = [F.binary_cross_entropy_with_logits(out, y[:, list(group)]) for out, group in zip(outputs, groups)]
+    return sum(losses), losses
 
 
 @dataclass
