@@ -111,3 +111,14 @@ def test_seed_everything_refuses_out_of_range_seeds():
     for bad in (2**64, -1, 1.5, True, "0"):
         with pytest.raises(ConfigError, match="seed"):  # hostile
             seed_everything(bad)
+
+
+def test_bad_inputs_page_is_up_to_date():
+    result = subprocess.run(
+        [sys.executable, "scripts/bad_inputs_table.py", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr + "\nrun: python scripts/bad_inputs_table.py"
