@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cltoolkit.hypernet import HyperNetwork, TargetMLP, landscape_grid
+from cltoolkit.hypernet import HyperNetwork, TargetMLP
+from cltoolkit.widgets.hypernet import landscape_grid
 
 IN, HIDDEN, OUT, BATCH = 64, (100, 100), 10, 32
 

@@ -1,7 +1,12 @@
-"""cltoolkit.hypernet: generation, chunking, the output regulariser, task inference, the CLI."""
+"""cltoolkit.hypernet (generation, chunking, the output regulariser, task inference) and its experiments.
+
+The experiments (configs, runners on digit streams, the toy regression, the CLI) are in
+cltoolkit.experiments.hypernet; the embedding landscape in cltoolkit.widgets.hypernet.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from functools import partial
@@ -14,22 +19,26 @@ from cli_args import cli_args
 
 from cltoolkit.data import load_stream
 from cltoolkit.errors import ConfigError
-from cltoolkit.hypernet import (
-    HyperNetwork,
-    TargetCNN,
-    TargetMLP,
+from cltoolkit.experiments.hypernet import (
+    HypernetConfig,
     default_config,
-    infer_tasks,
-    landscape_grid,
-    learn_task,
-    lookahead_delta,
-    predictive_entropy,
     run_from_args,
-    select_by_entropy,
+    toy_config,
     toy_regression_tasks,
     train_hypernet,
     train_toy_regression,
 )
+from cltoolkit.hypernet import (
+    HyperNetwork,
+    TargetCNN,
+    TargetMLP,
+    infer_tasks,
+    learn_task,
+    lookahead_delta,
+    predictive_entropy,
+    select_by_entropy,
+)
+from cltoolkit.widgets.hypernet import landscape_grid
 
 SHAPES = [(10, 4), (10,), (3, 10), (3,)]  # 83 weights
 
@@ -106,13 +115,13 @@ def test_generated_weights_start_near_the_default_init_spread():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(target_shapes=[]), "target_shapes is empty"),
-        (dict(target_shapes=[(3, 0)]), "positive dimensions"),
-        (dict(target_shapes=5), "list of shapes"),
-        (dict(chunk_size=0), "chunk_size must be a positive integer"),
-        (dict(chunk_size=-3), "chunk_size must be a positive integer"),
-        (dict(emb_dim=0), "emb_dim must be a positive integer"),
-        (dict(num_tasks=0), "num_tasks must be a positive integer"),
+        (dict(target_shapes=[]), "target_shapes must be a non-empty list of shapes"),
+        (dict(target_shapes=[(3, 0)]), r"target_shapes\[0\]\[1\] must be >= 1, got 0"),
+        (dict(target_shapes=5), "target_shapes must be a non-empty list of shapes"),
+        (dict(chunk_size=0), "chunk_size must be >= 1, got 0"),
+        (dict(chunk_size=-3), "chunk_size must be >= 1, got -3"),
+        (dict(emb_dim=0), "emb_dim must be >= 1, got 0"),
+        (dict(num_tasks=0), "num_tasks must be >= 1, got 0"),
     ],
 )
 def test_bad_construction_is_a_clear_error(kwargs, message):
@@ -134,15 +143,43 @@ def test_bad_inputs_to_a_built_hypernet():
         hnet.output_regularizer(hnet.store_targets([0]), beta=-0.1)
     target = TargetMLP(4, (10,), 3)  # shapes [(10, 4), (10,), (3, 10), (3,)] == SHAPES
     other = TargetMLP(4, (11,), 3)
-    with pytest.raises(ConfigError, match="should have shape"):
+    with pytest.raises(ConfigError, match=r"needs weights of shapes \[\(11, 4\)"):
         other(torch.randn(2, 4), hnet(0))
     assert target(torch.randn(2, 4), hnet(0)).shape == (2, 3)
-    with pytest.raises(ConfigError, match="weight tensors"):
+    with pytest.raises(ConfigError, match="needs weights of shapes"):
         target(torch.randn(2, 4), hnet(0)[:2])
     with pytest.raises(ConfigError, match="beta must be >= 0"):
         default_config("smoke", beta=-1.0)
-    with pytest.raises(ConfigError, match="chunk size must be a positive integer"):
+    with pytest.raises(ConfigError, match="chunk_size must be >= 1"):
         default_config("smoke", chunk_size=0)
+
+
+def test_configs_refuse_unknown_overrides_and_bad_values():
+    with pytest.raises(ConfigError, match="unknown HypernetConfig field.*betta"):
+        default_config("smoke", betta=0.1)
+    with pytest.raises(ConfigError, match="unknown ToyConfig field.*iters"):
+        toy_config("smoke", iters=5)
+    with pytest.raises(ConfigError, match="beta must be a finite number, got inf"):
+        dataclasses.replace(default_config("smoke"), beta=float("inf"))
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        HypernetConfig(lr=-1e-3)
+    with pytest.raises(ConfigError, match="noise_std must be a finite number, got nan"):
+        toy_config("smoke", noise_std=float("nan"))
+    with pytest.raises(ConfigError, match="unknown target 'resnet'"):
+        HypernetConfig(target="resnet")
+    with pytest.raises(ConfigError, match="hnet_hidden\\[1\\] must be >= 1"):
+        default_config("smoke", hnet_hidden=(10, 0))
+    assert toy_config("smoke").iterations == 400 and toy_config("paper").iterations == 4001
+    # None means "keep the scale's value" (the CLI passes None for flags not given)
+    assert default_config("paper", chunk_size=None).chunk_size == 42000
+
+
+def test_toy_regression_settings_come_from_one_config():
+    config = toy_config("smoke", iterations=3, hnet_hidden=(4,), emb_dim=3, n_train=20)
+    result = train_toy_regression(config)
+    assert result.config is config and result.hnet.hidden == (4,) and result.hnet.emb_dim == 3
+    assert result.mse.shape == (3, 3) and np.isfinite(result.mse).all()
+    assert train_toy_regression(config, beta=0.0).config.beta == 0.0  # keyword overrides on a given config
 
 
 def test_regularizer_is_zero_after_storing_targets_and_positive_after_a_change():
@@ -334,9 +371,12 @@ def test_run_from_args_returns_the_contract_fields():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(beta=-1.0), "--beta must be >= 0"),
-        (dict(chunk_size=0), "--chunk-size must be a positive integer"),
-        (dict(emb_dim=0), "--emb-dim must be a positive integer"),
+        (dict(beta=-1.0), "beta must be >= 0, got -1"),
+        (dict(beta=float("nan")), "beta must be a finite number, got nan"),
+        (dict(lr=float("inf")), "lr must be a finite number, got inf"),
+        (dict(lr=0.0), "lr must be > 0, got 0"),
+        (dict(chunk_size=0), "chunk_size must be >= 1, got 0"),
+        (dict(emb_dim=0), "emb_dim must be >= 1, got 0"),
         (dict(stream="attributes"), "sequence of tasks"),
     ],
 )
@@ -354,7 +394,12 @@ def test_cli_end_to_end(tmp_path):
     data = json.loads(out.read_text())
     assert data["method"] == "hypernet" and data["stream"] == "permuted"
     assert 0 < data["compression_ratio"]
-    assert main(["run", "hypernet", "--scale", "smoke", "--beta", "-1"]) == 2
+    for bad in (["--beta", "-1"], ["--beta", "nan"], ["--lr", "inf"]):
+        try:  # refused by the parser (SystemExit) or by the config (return value): exit status 2 either way
+            code = main(["run", "hypernet", "--scale", "smoke", "--quiet", *bad])
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 2, bad
 
 
 # ----------------------------------------------------------------------------------------------

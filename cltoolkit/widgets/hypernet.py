@@ -7,19 +7,30 @@ learned embeddings are marked. Choose the task and the point in the sequence
 (the hypernetwork after task k) to watch old tasks keep their high-accuracy
 region while new ones are added.
 
-The grid goes through the hypernetwork in batches
-(:func:`cltoolkit.hypernet.landscape_grid`); grids are computed on demand and
-cached.
+The grid goes through the hypernetwork in batches (:func:`landscape_grid`:
+one generation call and one vmapped target forward per batch of points); grids
+are computed on demand and cached. The explorer takes what
+:func:`cltoolkit.experiments.hypernet.train_hypernet` returns (trained with
+``emb_dim=2, keep_snapshots=True``) and the stream it learned.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+import torch
+import torch.nn.functional as F
 
-from ..hypernet import HypernetResult, landscape_grid
+from ..errors import ConfigError
+from ..hypernet import HyperNetwork, TargetNetwork
+from ..validate import Float, Int, OneOf
 from ._common import Explorer, frames_figure
+
+if TYPE_CHECKING:
+    from ..experiments.hypernet import HypernetResult
 
 # one colour per task, the same in every figure of notebook 04 (plotly's default sequence)
 TASK_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -30,8 +41,54 @@ def task_color(task: int) -> str:
     return TASK_COLORS[task % len(TASK_COLORS)]
 
 
+@torch.no_grad()
+def landscape_grid(
+    hnet: HyperNetwork,
+    target: TargetNetwork,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    extent: tuple[float, float, float, float],
+    resolution: int = 25,
+    metric: str = "accuracy",
+    points_per_batch: int = 256,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate the target network at every point of a grid over a 2-D embedding plane.
+
+    ``extent`` = (x_min, x_max, y_min, y_max); ``metric``: ``accuracy`` or
+    ``loss`` (cross-entropy) on ``(x, y)``. Grid points go through the
+    hypernetwork in batches of ``points_per_batch`` (one generation call and
+    one vmapped target forward per batch, no Python loop over points).
+    Returns ``(xs (R,), ys (R,), values (R, R))`` with ``values[i, j]`` at
+    ``(xs[j], ys[i])``.
+    """
+    if hnet.emb_dim != 2:
+        raise ConfigError(f"the embedding landscape needs 2-D task embeddings, this hypernetwork has {hnet.emb_dim}")
+    metric = OneOf("accuracy", "loss")("metric", metric)
+    resolution = Int(low=1, high=1000)("resolution", resolution)
+    points_per_batch = Int(low=1)("points_per_batch", points_per_batch)
+    if not isinstance(extent, (tuple, list)) or len(extent) != 4:
+        raise ConfigError(f"extent must be (x_min, x_max, y_min, y_max), got {extent!r}")
+    x0, x1, y0, y1 = (Float()(f"extent[{i}]", v) for i, v in enumerate(extent))
+    device = hnet.heads[0].weight.device
+    xs = torch.linspace(x0, x1, resolution)
+    ys = torch.linspace(y0, y1, resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(device)
+    x, y = x.to(device), y.to(device)
+    values = []
+    for i in range(0, len(points), points_per_batch):
+        weights = hnet.split_flat(hnet.generate_flat(points[i : i + points_per_batch]))
+        logits = target.forward_batched(x, weights)  # (P, N, C)
+        if metric == "accuracy":
+            values.append((logits.argmax(-1) == y).float().mean(1))
+        else:
+            values.append(F.cross_entropy(logits.permute(0, 2, 1), y.expand(len(logits), -1), reduction="none").mean(1))
+    grid = torch.cat(values).reshape(resolution, resolution).cpu().numpy()
+    return xs.numpy(), ys.numpy(), grid
+
+
 class EmbeddingLandscape:
-    """Lazily computed landscape grids for a :class:`~cltoolkit.hypernet.HypernetResult` with 2-D embeddings.
+    """Lazily computed landscape grids of a run with 2-D embeddings (a ``HypernetResult`` with snapshots).
 
     ``grid(after, task, metric)`` → ``(xs, ys, values)``; ``embeddings(after)``
     → (num_tasks, 2) learned embeddings after task ``after``. The extent covers
@@ -180,7 +237,7 @@ def embedding_landscape_explorer(
 ) -> Explorer:
     """Controls: the task whose test data colours the plane, "after task k", accuracy or loss.
 
-    ``result`` is a :class:`~cltoolkit.hypernet.HypernetResult` trained with
+    ``result`` is a :class:`~cltoolkit.experiments.hypernet.HypernetResult` trained with
     ``emb_dim=2`` and ``keep_snapshots=True`` (with its ``stream``), or a
     ready :class:`EmbeddingLandscape`.
     """
