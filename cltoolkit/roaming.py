@@ -1,24 +1,18 @@
 """Maximum Roaming (Pascal et al., AAAI 2021): roaming parameter partitions for multi-task learning.
 
-Notebook 03's method, in the order of METHODS.md §2. A shared conv net learns T tasks at once; task
-``t`` uses only a subset of each layer's filters (output channels). The subsets start as a random
-partition with sharing ratio p, then *roam*: every Δ training iterations each task swaps one active
-filter for one it has never used, until every task has visited every filter.
-
-Symbols: S (filters of a layer) = ``num_units``; T = ``num_tasks``; p = ``sharing_ratio``; the
-partition matrix M in {0,1}^(S×T) = :attr:`RoamingPartition.mask`; A_t(c) = ``mask[:, t]`` after c
-updates; B_t(c) = ``visited[:, t]``; r(c) = :attr:`RoamingPartition.progress`.
-
-Top to bottom: one layer's partition (initial cover, roaming update, cosine selection,
-:class:`RoamingPartition`); channel masks and per-task BN; the masked networks (:class:`RoamingCNN`,
-:class:`RoamingResNet18`); one partition per masked layer (:class:`NetworkPartitions`); the multi-task
-loss. The digits / CelebA experiments (configs, training loop, runners) are in
-:mod:`cltoolkit.experiments.roaming`.
+Notebook 03's method, in the order of METHODS.md §2. One conv net learns T tasks at once; task t uses
+only a subset of each layer's filters. The subsets start as a random partition with sharing ratio p,
+then *roam*: every Δ iterations each task swaps one active filter for one it has never used, until
+every task has visited every filter. Symbols: S (filters of a layer) = ``num_units``, T = ``num_tasks``,
+p = ``sharing_ratio``, M in {0,1}^(S×T) = :attr:`RoamingPartition.mask`, A_t(c) = ``mask[:, t]`` after c
+updates, B_t(c) = ``visited[:, t]``, r(c) = :attr:`RoamingPartition.progress`. The experiments (configs,
+training loop, runners) are in :mod:`cltoolkit.experiments.roaming`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,44 +21,45 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .validate import Float, Int, IntTuple, OneOf, check_seed
 
 SELECTIONS = ("random", "cosine")
 
 # The partition of one layer --------------------------------------------------------------------------
 
 
+MAX_HISTORY_BYTES = 2**30  # a partition keeps its (S, T) mask after every update, for replaying
+_width = Int(low=1, high=65_536)  # channels, heads, tasks of a network
+_WIDTHS = IntTuple(low=1, high=65_536)
+_GENERATOR = np.random.Generator
+
+
 def units_per_task(num_units: int, sharing_ratio: float) -> int:
     """⌈p·S⌉: how many units each task owns (a tiny tolerance keeps 0.3·10 from rounding up to 4)."""
-    return math.ceil(round(sharing_ratio * num_units, 9))
+    p = Float(low=0, high=1)("sharing_ratio", sharing_ratio)
+    return math.ceil(round(p * Int(low=0)("num_units", num_units), 9))
 
 
-def _validate(num_units: int, num_tasks: int, sharing_ratio: float) -> int:
-    for name, value in (("num_units", num_units), ("num_tasks", num_tasks)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        p = float(sharing_ratio)
-    except (TypeError, ValueError):
-        raise ConfigError(f"sharing_ratio must be a number in [0, 1], got {sharing_ratio!r}") from None
-    if not 0.0 <= p <= 1.0 or math.isnan(p):
-        raise ConfigError(f"sharing_ratio must be in [0, 1], got {sharing_ratio}")
-    if num_tasks > num_units:
+def check_layout(num_units: int, num_tasks: int, sharing_ratio: float) -> tuple[int, int, float, int]:
+    """``(S, T, p, ⌈p·S⌉)`` checked: S and T integers >= 1 (not floats), p finite in [0, 1], a cover possible."""
+    S, T = Int(low=1)("num_units", num_units), Int(low=1)("num_tasks", num_tasks)
+    p, k = Float(low=0, high=1)("sharing_ratio", sharing_ratio), units_per_task(S, sharing_ratio)
+    if T > S:
         raise ConfigError(
-            f"{num_tasks} tasks need at least {num_tasks} units for the initial disjoint cover "
-            f"(one unit of its own per task), but the layer has {num_units}; use a wider layer or fewer tasks"
+            f"{T} tasks need at least {T} units for the initial disjoint cover "
+            f"(one unit of its own per task), but the layer has {S}; use a wider layer or fewer tasks"
         )
-    k = units_per_task(num_units, p)
     if k < 1:
+        raise ConfigError(f"sharing_ratio {p} gives each task ceil({p}*{S}) = 0 of {S} units; use p > 0")
+    if k * T < S:
         raise ConfigError(
-            f"sharing_ratio {p} gives each task ceil({p}*{num_units}) = 0 of {num_units} units; use p > 0"
+            f"sharing_ratio {p} is too small to cover all {S} units with {T} tasks "
+            f"({T} x {k} units < {S}); use p >= {math.ceil(S / T) / S:.4g}"
         )
-    if k * num_tasks < num_units:
-        smallest = math.ceil(num_units / num_tasks) / num_units
-        raise ConfigError(
-            f"sharing_ratio {p} is too small to cover all {num_units} units with {num_tasks} tasks "
-            f"({num_tasks} x {k} units < {num_units}); use p >= {smallest:.4g}"
-        )
-    return k
+    if (S - k + 1) * S * T > MAX_HISTORY_BYTES:
+        gib = (S - k + 1) * S * T / 2**30
+        raise ConfigError(f"{S} units x {T} tasks keep {gib:.1f} GiB of mask history (limit 1 GiB); use fewer")
+    return S, T, p, k
 
 
 def initial_partition(num_units: int, num_tasks: int, sharing_ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +68,9 @@ def initial_partition(num_units: int, num_tasks: int, sharing_ratio: float, rng:
     As in the authors' code: shuffle the units, cut them into T disjoint blocks (the *cover*), then
     top every task up with units drawn uniformly from the others until it owns ⌈p·S⌉.
     """
-    k = _validate(num_units, num_tasks, sharing_ratio)
+    num_units, num_tasks, _, k = check_layout(num_units, num_tasks, sharing_ratio)
+    if not isinstance(rng, _GENERATOR):
+        raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
     mask = np.zeros((num_units, num_tasks), dtype=bool)
     for t, block in enumerate(np.array_split(rng.permutation(num_units), num_tasks)):
         mask[block, t] = True
@@ -93,7 +90,11 @@ def roaming_update(
     :func:`cosine_choice`); then ``mask[i+, t] = 1``, ``mask[i−, t] = 0``, ``visited[i+, t] = 1``.
     A task that has visited every unit is left as it is.
     """
-    mask, visited = mask.copy(), visited.copy()
+    mask, visited = np.array(mask), np.array(visited)  # copies
+    if mask.ndim != 2 or mask.dtype != bool or visited.dtype != bool or mask.shape != visited.shape:
+        raise ConfigError(f"mask and visited must be (S, T) bools of one shape, got {mask.shape}, {visited.shape}")
+    if not (isinstance(rng, _GENERATOR) if similarity is None else np.shape(similarity) == (len(mask),) * 2):
+        raise ConfigError(f"need rng (a np.random.Generator) or similarity (S, S), got {rng!r}, {np.shape(similarity)}")
     for t in range(mask.shape[1]):
         unvisited = np.flatnonzero(~visited[:, t])
         if len(unvisited) == 0:
@@ -109,6 +110,8 @@ def roaming_update(
 def filter_similarity(filters: torch.Tensor | np.ndarray) -> np.ndarray:
     """Cosine similarity between filters: ``filters`` (S, ...) is flattened per filter to (S, fan_in) -> (S, S)."""
     w = torch.as_tensor(filters).detach().float().cpu()
+    if w.ndim < 1 or w.numel() == 0 or not torch.isfinite(w).all():
+        raise ConfigError(f"filters must be a non-empty (S, ...) array of finite numbers, got shape {tuple(w.shape)}")
     w = w.reshape(w.shape[0], -1)  # one row per output filter (the authors' code flattened the wrong axis)
     w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return (w @ w.T).numpy()
@@ -122,10 +125,14 @@ def cosine_choice(similarity: np.ndarray, active: np.ndarray, visited: np.ndarra
     (the most novel); i− the active filter with the *highest* mean similarity to the other active
     filters (the most redundant). Ties go to the lowest index.
     """
-    candidates = np.flatnonzero(~np.asarray(visited, dtype=bool))
-    members = np.flatnonzero(np.asarray(active, dtype=bool))
+    active, visited = np.asarray(active, dtype=bool), np.asarray(visited, dtype=bool)
+    if active.ndim != 1 or active.shape != visited.shape or np.shape(similarity) != (len(active),) * 2:
+        raise ConfigError(
+            f"need similarity (S, S), active and visited (S,): got {np.shape(similarity)}, {active.shape}"
+        )
+    candidates, members = np.flatnonzero(~visited), np.flatnonzero(active)
     if len(candidates) == 0 or len(members) == 0:
-        raise ValueError("cosine_choice needs at least one never-visited and one active unit")
+        raise ConfigError("cosine_choice needs at least one never-visited and one active unit")
     i_plus = int(candidates[np.argmin(similarity[:, members].mean(axis=1)[candidates])])
     if len(members) == 1:
         return i_plus, int(members[0])
@@ -153,18 +160,14 @@ class RoamingPartition:
       updates (the paper's (1 − p)·S, rounded down);
     - ``history``: the masks after 0, 1, ..., c updates, for replaying; :meth:`visited_at` gives B(c).
 
-    Each task starts with ⌈p·S⌉ units and every unit is owned (:func:`initial_partition`); roaming
-    moves each task independently, so later a unit can be unused for a while. Bad input raises
-    :class:`~cltoolkit.errors.ConfigError`: p outside [0, 1]; ⌈p·S⌉ = 0; T·⌈p·S⌉ < S (no cover);
-    T > S. ``selection="cosine"`` is the deterministic variant: ``step(filters)``, ``filters`` (S, ...).
+    Every unit is owned at the start (:func:`initial_partition`, which says what is refused); later a
+    unit can be unused for a while. ``selection="cosine"``: ``step(filters)`` with ``filters`` (S, ...).
     """
 
     def __init__(self, num_units: int, num_tasks: int, p: float, seed: int = 0, selection: str = "random"):
-        if selection not in SELECTIONS:
-            raise ConfigError(f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}")
-        self.num_units, self.num_tasks, self.sharing_ratio = int(num_units), int(num_tasks), float(p)
-        self.seed, self.selection = seed, selection
-        self._rng = np.random.default_rng(seed)
+        self.num_units, self.num_tasks, self.sharing_ratio, _ = check_layout(num_units, num_tasks, p)
+        self.seed, self.selection = Int(low=0)("seed", seed), OneOf(*SELECTIONS)("selection", selection)
+        self._rng = np.random.default_rng(self.seed)
         self._mask = initial_partition(self.num_units, self.num_tasks, self.sharing_ratio, self._rng)
         self._visited = self._mask.copy()
         self.units_per_task = int(self._mask[:, 0].sum())
@@ -190,12 +193,12 @@ class RoamingPartition:
 
     def progress_at(self, c: int) -> float:
         """r(c) after ``c`` updates."""
+        c = Int(low=0)("update step c", c)
         return 1.0 if self.total_steps == 0 else min(c, self.total_steps) / self.total_steps
 
     def visited_at(self, c: int) -> np.ndarray:
         """B(c): (S, T) bool, the union of the masks after 0..c updates."""
-        if not 0 <= c < len(self.history):
-            raise ValueError(f"update step {c} out of range: the history has steps 0..{len(self.history) - 1}")
+        c = Int(low=0, high=len(self.history) - 1)("update step c (steps made so far)", c)
         return np.logical_or.reduce(self.history[: c + 1], axis=0)
 
     def step(self, filters: torch.Tensor | np.ndarray | None = None) -> bool:
@@ -209,8 +212,10 @@ class RoamingPartition:
         if self.selection != "random":
             if filters is None:
                 raise ConfigError("selection='cosine' needs the layer's filters: call step(filters) with (S, ...)")
-            if len(filters) != self.num_units:
-                raise ConfigError(f"expected filters for {self.num_units} units, got {len(filters)}")
+            if tuple(np.shape(filters)[:1]) != (self.num_units,):
+                raise ConfigError(
+                    f"expected filters (S, ...) with S = {self.num_units}, got {tuple(np.shape(filters))}"
+                )
             similarity = filter_similarity(filters)
         self._mask, self._visited = roaming_update(self._mask, self._visited, self._rng, similarity)
         self.steps += 1
@@ -238,11 +243,13 @@ class TaskBatchNorm2d(nn.Module):
 
     def __init__(self, num_channels: int, num_tasks: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
+        num_channels, num_tasks = _width("num_channels", num_channels), _width("num_tasks", num_tasks)
+        self.momentum = Float(low=0, high=1)("momentum", momentum)
+        self.eps = Float(low=0, low_open=True)("eps", eps)
         self.weight = nn.Parameter(torch.ones(num_channels))
         self.bias = nn.Parameter(torch.zeros(num_channels))
         self.register_buffer("running_mean", torch.zeros(num_tasks + 1, num_channels))
         self.register_buffer("running_var", torch.ones(num_tasks + 1, num_channels))
-        self.momentum, self.eps = momentum, eps
         self.task: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -264,6 +271,8 @@ class PartitionedConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, num_tasks: int):
         super().__init__()
+        in_channels, out_channels = _width("in_channels", in_channels), _width("out_channels", out_channels)
+        kernel_size, stride = Int(1, 64)("kernel_size", kernel_size), Int(1, 64)("stride", stride)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
         self.bn = TaskBatchNorm2d(out_channels, num_tasks)
         self.register_buffer("mask", torch.ones(out_channels, num_tasks))
@@ -281,9 +290,8 @@ class TaskMaskedNet(nn.Module):
     """Base class: a body built from :class:`PartitionedConv` layers, and one linear head per task.
 
     ``forward(x, task)``: (batch, C, H, W) -> (batch, head_sizes[task]) with task ``task``'s channel
-    masks and BN statistics. ``forward_shared(x)`` runs the body once without masks and returns every
-    head's output (full sharing, one pass); with ``fully_shared=True`` (p = 1) ``forward`` skips the
-    masks too. Subclasses build ``self.body`` and ``self.masked_layers`` (name -> PartitionedConv).
+    masks and BN statistics; ``features(x, None)`` runs the body without masks (full sharing, and
+    ``forward`` with ``fully_shared=True``). Subclasses build ``body`` and ``masked_layers`` (name -> layer).
     """
 
     body: nn.Module
@@ -291,31 +299,21 @@ class TaskMaskedNet(nn.Module):
     fully_shared: bool = False
 
     def _make_heads(self, feature_dim: int, head_sizes: Sequence[int]) -> None:
-        if not head_sizes:
-            raise ConfigError("a multi-task network needs at least one head")
-        self.head_sizes = [int(h) for h in head_sizes]
+        self.head_sizes = list(_WIDTHS("head_sizes", head_sizes))
         self.num_tasks, self.feature_dim = len(self.head_sizes), feature_dim
         self.heads = nn.ModuleList(nn.Linear(feature_dim, h) for h in self.head_sizes)
 
     def features(self, x: torch.Tensor, task: int | None) -> torch.Tensor:
         """(batch, C, H, W) -> (batch, feature_dim) through the body with ``task``'s masks (None: unmasked)."""
-        modules = [m for m in self.body.modules() if isinstance(m, (PartitionedConv, TaskBatchNorm2d))]
-        for module in modules:
-            module.task = task
-        try:
-            return self.body(x)
-        finally:
-            for module in modules:
-                module.task = None
+        for module in self.body.modules():
+            if isinstance(module, (PartitionedConv, TaskBatchNorm2d)):
+                module.task = task  # every pass sets it first, so none can leak into the next
+        return self.body(x)
 
     def forward(self, x: torch.Tensor, task: int = 0) -> torch.Tensor:
-        if not 0 <= task < self.num_tasks:
-            raise ConfigError(f"task {task} out of range: this network has {self.num_tasks} tasks")
+        if isinstance(task, bool) or not isinstance(task, numbers.Integral) or not 0 <= task < self.num_tasks:
+            raise ConfigError(f"task must be an integer in [0, {self.num_tasks - 1}] (one per head), got {task!r}")
         return self.heads[task](self.features(x, None if self.fully_shared else task))
-
-    def forward_shared(self, x: torch.Tensor) -> list[torch.Tensor]:
-        z = self.features(x, None)
-        return [head(z) for head in self.heads]
 
 
 class RoamingCNN(TaskMaskedNet):
@@ -326,9 +324,8 @@ class RoamingCNN(TaskMaskedNet):
 
     def __init__(self, in_channels: int, channels: Sequence[int], head_sizes: Sequence[int]):
         super().__init__()
-        if not channels or any(int(c) < 1 for c in channels):
-            raise ConfigError(f"channel sizes must be positive integers, got {list(channels)}")
-        widths = [in_channels] + [int(c) for c in channels]
+        widths = [_width("in_channels", in_channels), *_WIDTHS("channels", channels)]
+        head_sizes = _WIDTHS("head_sizes", head_sizes)
         self.masked_layers = {
             f"conv{d + 1}": PartitionedConv(widths[d], widths[d + 1], 3, 1, len(head_sizes))
             for d in range(len(channels))
@@ -364,7 +361,7 @@ class RoamingResNet18(TaskMaskedNet):
 
     def __init__(self, in_channels: int, head_sizes: Sequence[int], widths: Sequence[int] = (64, 128, 256, 512)):
         super().__init__()
-        num_tasks = len(head_sizes)
+        widths, num_tasks = _WIDTHS("widths", widths), len(_WIDTHS("head_sizes", head_sizes))
         self.masked_layers = {"stem": PartitionedConv(in_channels, widths[0], 3, 1, num_tasks)}
         blocks, width = [self.masked_layers["stem"], nn.ReLU(), nn.MaxPool2d(2)], widths[0]
         for stage, w in enumerate(widths):
@@ -389,7 +386,10 @@ class NetworkPartitions:
     """
 
     def __init__(self, net: TaskMaskedNet, sharing_ratio: float, seed: int = 0, selection: str = "random"):
-        self.net, self.sharing_ratio, self.selection = net, float(sharing_ratio), selection
+        if not isinstance(net, TaskMaskedNet):
+            raise ConfigError(f"net must be a TaskMaskedNet (RoamingCNN, RoamingResNet18), got {type(net).__name__}")
+        seed, selection = check_seed(seed), OneOf(*SELECTIONS)("selection", selection)
+        self.net, self.sharing_ratio, self.selection = net, Float(0, 1)("sharing_ratio", sharing_ratio), selection
         self.layers = {
             name: RoamingPartition(
                 layer.conv.out_channels, net.num_tasks, sharing_ratio, seed=seed + d, selection=selection
@@ -441,5 +441,7 @@ def multitask_loss(net: TaskMaskedNet, x: torch.Tensor, y: torch.Tensor, groups:
     ``x`` (batch, C, H, W); ``y`` (batch, A) of 0/1; task t predicts ``y[:, groups[t]]``.
     Returns ``(total, [per-task losses])``.
     """
+    if y.dim() != 2 or len(y) != len(x) or len(groups) != net.num_tasks:
+        raise ConfigError(f"need y (batch, A) and {net.num_tasks} groups, got {tuple(y.shape)}, {len(groups)} groups")
     losses = [F.binary_cross_entropy_with_logits(net(x, t), y[:, list(group)]) for t, group in enumerate(groups)]
     return sum(losses), losses

@@ -14,6 +14,7 @@ from cli_args import cli_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cltoolkit import roaming
 from cltoolkit.data import attribute_tasks, load_digits
 from cltoolkit.errors import ConfigError
 from cltoolkit.experiments import roaming as experiment
@@ -130,12 +131,71 @@ def test_mask_is_read_only():
         ((10, 2, 0.0), "use p > 0"),
         ((10, 2, 0.3), "too small to cover"),
         ((3, 5, 1.0), "5 tasks need at least 5 units"),
-        ((0, 2, 0.5), "num_units must be a positive integer"),
+        ((0, 2, 0.5), "num_units must be >= 1, got 0"),
     ],
 )
 def test_bad_partitions_are_refused_with_a_reason(args, words):
     with pytest.raises(ConfigError, match=words):
         RoamingPartition(*args)
+
+
+# Hostile input to the Python API: each call raises the kit's ConfigError naming the value, never a raw
+# TypeError, and nothing is silently truncated (10.7 units do not become 10).
+_rng = np.random.default_rng
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: RoamingPartition("ten", 3, 0.5), "num_units must be an integer, got 'ten'"),
+        (lambda: RoamingPartition(10, 3, "half"), "sharing_ratio must be a number, got 'half'"),
+        (lambda: RoamingPartition(10.7, 3, 0.5), "num_units must be an integer, got 10.7"),
+        (lambda: RoamingPartition(10, 3.2, 0.5), "num_tasks must be an integer, got 3.2"),
+        (lambda: RoamingPartition(True, 1, 0.5), "num_units must be an integer, got True"),
+        (lambda: RoamingPartition(10, 3, float("nan")), "sharing_ratio must be a finite number, got nan"),
+        (lambda: RoamingPartition(10, 3, 0.5, seed=-1), "seed must be >= 0, got -1"),
+        (lambda: RoamingPartition(10, 3, 0.5, seed="x"), "seed must be an integer, got 'x'"),
+        (lambda: RoamingPartition(10, 3, 0.5, selection=None), "unknown selection None"),
+        (lambda: RoamingPartition(100_000, 1000, 0.5), "GiB of mask history"),
+        (lambda: initial_partition(10, 3, 0.5, rng=0), "rng must be a numpy Generator .*got 0"),
+        (lambda: roaming_update(np.ones((4, 2)), np.ones((4, 2)), _rng(0)), "must be \\(S, T\\) bools"),
+        (lambda: roaming_update(np.ones((4, 2), bool), np.ones((3, 2), bool), _rng(0)), "got \\(4, 2\\), \\(3, 2\\)"),
+        (lambda: roaming_update(np.ones((4, 2), bool), np.ones((4, 2), bool)), "need rng .* got None"),
+        (lambda: roaming_update(np.ones((4, 2), bool), np.ones((4, 2), bool), similarity=np.eye(3)), "\\(3, 3\\)"),
+        (lambda: filter_similarity(torch.tensor([[1.0, float("nan")]])), "finite numbers"),
+        (lambda: cosine_choice(np.eye(3), np.ones(4, bool), np.ones(4, bool)), "need similarity \\(S, S\\)"),
+        (lambda: units_per_task(10, 1.5), "sharing_ratio must be in \\[0, 1\\], got 1.5"),
+        (lambda: RoamingCNN(1, (3.7, 2), [2]), r"channels\[0\] must be an integer, got 3.7"),
+        (lambda: RoamingCNN(1, (8, 16), [2.5, 1]), r"head_sizes\[0\] must be an integer, got 2.5"),
+        (lambda: RoamingCNN(1, "16", [2]), "channels must be a sequence of integers"),
+        (lambda: RoamingCNN(1, (8,), []), "head_sizes needs at least 1 entries"),
+        (lambda: RoamingResNet18(3, [2], widths=(64, -1)), r"widths\[1\] must be >= 1, got -1"),
+        (lambda: NetworkPartitions(torch.nn.Linear(2, 2), 0.5), "net must be a TaskMaskedNet .* got Linear"),
+        (lambda: NetworkPartitions(RoamingCNN(1, (4,), [1]), 0.5, seed=2**64), "seed must be an integer in"),
+        (lambda: NetworkPartitions(RoamingCNN(1, (4,), [1]), float("inf")), "sharing_ratio must be a finite number"),
+    ],
+)
+def test_hostile_api_input_is_refused_naming_the_value(call, words):
+    with pytest.raises(ConfigError, match=words):
+        call()
+
+
+def test_hostile_calls_on_a_built_partition_and_network():
+    part = RoamingPartition(8, 2, 0.5, selection="cosine")
+    with pytest.raises(ConfigError, match="expected filters .* S = 8, got \\(7, 3\\)"):
+        part.step(torch.randn(7, 3))
+    with pytest.raises(ConfigError, match="update step c .* must be <= 0, got 3"):
+        part.visited_at(3)
+    with pytest.raises(ConfigError, match="update step c must be an integer, got 1.5"):
+        part.progress_at(1.5)
+    assert part.steps == 0 and len(part.history) == 1, "a refused step changes nothing"
+    net = RoamingCNN(1, (4, 8), [2, 3])
+    x = torch.randn(2, 1, 8, 8)
+    for task in (2, -1, 1.0, "0", True):
+        with pytest.raises(ConfigError, match="task must be an integer in \\[0, 1\\]"):
+            net(x, task)
+    with pytest.raises(ConfigError, match="need y \\(batch, A\\) and 2 groups"):
+        roaming.multitask_loss(net, x, torch.zeros(3, 5), [[0, 1], [2, 3, 4]])
 
 
 def test_bad_selection_and_missing_filters():
@@ -207,7 +267,8 @@ def test_full_sharing_one_pass_equals_per_task_passes():
     torch.manual_seed(0)
     net = RoamingCNN(1, (8, 16), [2, 3]).eval()
     x = torch.randn(5, 1, 8, 8)
-    shared = net.forward_shared(x)
+    z = net.features(x, None)
+    shared = [head(z) for head in net.heads]
     for t in range(2):
         assert torch.allclose(shared[t], net(x, t), atol=1e-6)
 
@@ -318,7 +379,11 @@ def test_cli_end_to_end(tmp_path, capsys):
     out = json.loads(path.read_text())
     assert out["tasks"] == ["parity", "magnitude"] and out["method"] == "roaming"
     assert "F-score" in capsys.readouterr().out
-    assert main(["run", "roaming", "--scale", "smoke", "--sharing-ratio", "1.5"]) == 2
+    try:  # argparse may refuse it (SystemExit) or the config may (return code): either way exit status 2
+        code = main(["run", "roaming", "--scale", "smoke", "--sharing-ratio", "1.5"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
 
 
 def test_paper_scale_on_fake_celeba(tmp_path):

@@ -112,8 +112,8 @@ def build_roaming_net(arch: str, image_shape: Sequence[int], head_sizes: Sequenc
 
 def shared_loss(net: TaskMaskedNet, x: torch.Tensor, y: torch.Tensor, groups: Sequence[Sequence[int]]):
     """The multi-task loss for full sharing (p = 1): one unmasked pass of the body, every head on its output."""
-    outputs = net.forward_shared(x)
-    losses = [F.binary_cross_entropy_with_logits(out, y[:, list(group)]) for out, group in zip(outputs, groups)]
+    z = net.features(x, None)
+    losses = [F.binary_cross_entropy_with_logits(head(z), y[:, list(group)]) for head, group in zip(net.heads, groups)]
     return sum(losses), losses
 
 
