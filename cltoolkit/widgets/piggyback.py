@@ -1,7 +1,7 @@
 """Notebook 02's explorer: how sparse is each task's Piggyback mask, layer by layer, for a threshold tau.
 
 Everything is computed from the real-valued mask scores kept after training
-(``PiggybackResult.scores``: ``{task: {layer: scores}}``), so moving tau answers
+(``cltoolkit.experiments.piggyback.PiggybackResult.scores``: ``{task: {layer: scores}}``), so moving tau answers
 "what would the mask look like with another threshold" without retraining.
 """
 
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import torch
 
-from ..piggyback import DEFAULT_THRESHOLD, overall_sparsity, sparsity_at_threshold
+from ..errors import ConfigError
+from ..piggyback import DEFAULT_THRESHOLD, Binarize, Ternarize, overall_sparsity, sparsity_at_threshold
 from ._common import Explorer, frames_figure
 
 ALL_TASKS = "all tasks"
@@ -21,13 +22,11 @@ TASK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 
 def _check_scores(scores: dict) -> list[str]:
     if not scores or not all(isinstance(v, dict) and v for v in scores.values()):
-        raise ValueError("scores must be {task: {layer: tensor}} with at least one task and one layer")
+        raise ConfigError("scores must be {task: {layer: tensor}} with at least one task and one layer")
     return list(scores)
 
 
 def _overall(scores: dict[str, torch.Tensor], threshold: float, ternary: bool) -> float:
-    from ..piggyback import Binarize, Ternarize
-
     fn = Ternarize if ternary else Binarize
     return overall_sparsity({k: fn.apply(v, threshold) for k, v in scores.items()})
 
@@ -76,7 +75,7 @@ def mask_sparsity_figure(
     """Bars of the fraction of mask zeros per layer, for one task or ``"all tasks"``, at ``threshold``."""
     tasks = _check_scores(scores)
     if task != ALL_TASKS and task not in tasks:
-        raise ValueError(f"unknown task {task!r}; choose one of {tasks} or {ALL_TASKS!r}")
+        raise ConfigError(f"unknown task {task!r}; choose one of {tasks} or {ALL_TASKS!r}")
     fig = go.Figure(data=_traces(scores, task, threshold, ternary), layout=_layout(scores))
     fig.update_layout(title=_title(task, threshold))
     return fig
@@ -104,7 +103,7 @@ def mask_sparsity_explorer(
 ) -> Explorer:
     """A task chooser (or all tasks side by side) and a tau slider over per-layer mask sparsity.
 
-    ``scores``: ``{task: {layer: real-valued mask scores}}``, e.g. ``PiggybackResult.scores``.
+    ``scores``: ``{task: {layer: real-valued mask scores}}``, e.g. ``run_piggyback(...).scores``.
     Moving tau recomputes every bar from the stored scores.
     """
     import ipywidgets as W
