@@ -44,6 +44,21 @@ def loop_fisher(model, x, y, task):
     return {n: s / len(x) for n, s in sums.items()}
 
 
+def loop_online_fisher(fishers, gamma):
+    """The recurrence F <- gamma F + F_t written out, as the notebook's solution does."""
+    running = {}
+    for fisher in fishers:
+        for name, f in fisher.items():
+            running[name] = gamma * running[name] + f if name in running else f.clone()
+    return running
+
+
+def vectorised_si_importance(path, grads, xi):
+    """SI's importance written from the formula, independently of SynapticIntelligence's hooks."""
+    omega = -(grads * (path[1:] - path[:-1])).sum(0)
+    return (omega / ((path[-1] - path[0]) ** 2 + xi)).clamp_min(0)
+
+
 @pytest.mark.parametrize(
     "check, fn",
     [
@@ -54,8 +69,24 @@ def loop_fisher(model, x, y, task):
         (checks.check_ewc_penalty, reference_penalty),
         (checks.check_fisher_diagonal, reference_fisher),
         (checks.check_fisher_diagonal, loop_fisher),
+        (checks.check_online_fisher, checks.core.reference_online_fisher),
+        (checks.check_online_fisher, loop_online_fisher),
+        (checks.check_si_importance, checks.core.reference_si_importance),
+        (checks.check_si_importance, vectorised_si_importance),
     ],
-    ids=["acc", "bwt", "forgetting", "permuted", "ewc_penalty", "fisher", "fisher_loop"],
+    ids=[
+        "acc",
+        "bwt",
+        "forgetting",
+        "permuted",
+        "ewc_penalty",
+        "fisher",
+        "fisher_loop",
+        "online_fisher",
+        "online_fisher_loop",
+        "si",
+        "si_vectorised",
+    ],
 )
 def test_reference_passes_and_prints_a_confirmation(check, fn, capsys):
     assert check(fn) is True
@@ -335,3 +366,168 @@ def test_fisher_check_does_not_leak_state_between_calls():
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
         sa, sb = a.state_dict(), copy.deepcopy(b.state_dict())
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# ----------------------------------------------------------------------------------------------
+# Predictions (notebooks 00 and 01): right answers pass, each wrong one is named with its reason
+# ----------------------------------------------------------------------------------------------
+
+
+def test_prediction_matrices_have_the_answers_the_notebook_teaches():
+    # computed from the metrics, not stored: A makes the three definitions agree, B singles out Chaudhry
+    assert checks.core.largest_forgetting_definition(checks.core.PREDICTION_MATRICES["A"]) == "all equal"
+    assert checks.core.largest_forgetting_definition(checks.core.PREDICTION_MATRICES["B"]) == "chaudhry"
+    # task 0 improves after it was learned, nothing scores high before training: Chaudhry = after-learned
+    with pytest.raises(ValueError, match="chaudhry and after_learned tie for the largest"):
+        checks.core.largest_forgetting_definition([[0.8, 0.1, 0.1], [0.9, 0.8, 0.1], [0.7, 0.6, 0.9]])
+
+
+def test_forgetting_prediction_accepts_spellings(capsys):
+    assert checks.check_forgetting_prediction(lambda: {"A": "All equal", "B": "Chaudhry"}) is True
+    assert checks.check_forgetting_prediction(lambda: {"A": "all_equal", "B": "chaudhry"}) is True
+    assert "2 matrices" in capsys.readouterr().out
+
+
+def test_forgetting_prediction_on_other_matrices():
+    R = [[0.8, 0.6, 0.3], [0.9, 0.5, 0.4], [0.7, 0.45, 0.85]]  # notebook 00's disagreement example
+    assert checks.check_forgetting_prediction(lambda: {"X": "chaudhry"}, matrices={"X": R}) is True
+    with pytest.raises(AssertionError, match="scored higher BEFORE it was trained"):
+        checks.check_forgetting_prediction(lambda: {"X": "after_learned"}, matrices={"X": R})
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        ({"A": "chaudhry", "B": "chaudhry"}, "matrix A: .*at its best right after it was learned"),
+        ({"A": "all equal", "B": "after_learned"}, "matrix B: .*task 1 scored higher BEFORE it was trained"),
+        ({"A": "all equal", "B": "all equal"}, "matrix B: .*'chaudhry' gives the largest"),
+        ({"A": "all equal"}, "no prediction for matrix B"),
+        ({"A": "all equal", "B": "the first one"}, "not one of the choices"),
+        (["all equal", "chaudhry"], "return a dict"),
+    ],
+    ids=["A-not-equal", "B-after", "B-equal", "missing-B", "bad-choice", "list"],
+)
+def test_forgetting_prediction_mistakes(answer, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.check_forgetting_prediction(lambda: answer)
+
+
+def test_lambda_prediction(capsys):
+    right = {"forgetting": "falls", "plasticity": "falls", "ACC": "peaks in between"}
+    assert checks.check_lambda_prediction(lambda: right) is True
+    assert checks.check_lambda_prediction(lambda: {**right, "ACC": "peaks"}) is True
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+@pytest.mark.parametrize(
+    "change, hint",
+    [
+        ({"forgetting": "rises"}, "forgetting: you predicted 'rises'.*stiffness of the springs"),
+        ({"plasticity": "rises"}, "plasticity: .*new tasks are learned worse"),
+        ({"plasticity": "no change"}, "plasticity: you predicted 'no change'"),
+        ({"ACC": "rises"}, "ACC: .*needs both"),
+        ({"ACC": "up"}, "not one of the choices"),
+    ],
+    ids=["forgetting-rises", "plasticity-rises", "plasticity-flat", "acc-rises", "bad-choice"],
+)
+def test_lambda_prediction_mistakes(change, hint):
+    right = {"forgetting": "falls", "plasticity": "falls", "ACC": "peaks in between"}
+    with pytest.raises(AssertionError, match=hint):
+        checks.check_lambda_prediction(lambda: {**right, **change})
+    with pytest.raises(AssertionError, match="no prediction for 'plasticity'"):
+        checks.check_lambda_prediction(lambda: {"forgetting": "falls"})
+
+
+# ----------------------------------------------------------------------------------------------
+# Wrong online Fishers and SI importances
+# ----------------------------------------------------------------------------------------------
+
+
+def online_fisher_gamma_on_new(fishers, gamma):
+    running = {}
+    for fisher in fishers:
+        for name, f in fisher.items():
+            running[name] = running[name] + gamma * f if name in running else f.clone()
+    return running
+
+
+def online_fisher_mean(fishers, gamma):
+    running = {}
+    for fisher in fishers:
+        for name, f in fisher.items():
+            running[name] = (running[name] + f) / 2 if name in running else f.clone()
+    return running
+
+
+def online_fisher_sum(fishers, gamma):
+    return loop_online_fisher(fishers, 1.0)
+
+
+def online_fisher_last(fishers, gamma):
+    return {name: f.clone() for name, f in fishers[-1].items()}
+
+
+def online_fisher_first_names_only(fishers, gamma):
+    running = {name: f.clone() for name, f in fishers[0].items()}
+    for fisher in fishers[1:]:
+        for name in running:
+            running[name] = gamma * running[name] + fisher[name]
+    return running
+
+
+def online_fisher_in_place(fishers, gamma):
+    running = fishers[0]
+    for fisher in fishers[1:]:
+        for name, f in fisher.items():
+            if name in running:
+                running[name].mul_(gamma).add_(f)
+            else:
+                running[name] = f
+    return running
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (online_fisher_gamma_on_new, "gamma multiplies the OLD running Fisher"),
+        (online_fisher_mean, "averaged old and new"),
+        (online_fisher_sum, "plain sum"),
+        (online_fisher_last, "last task's Fisher alone"),
+        (online_fisher_first_names_only, "no entry for \\['heads.1.weight'\\]"),
+        (online_fisher_in_place, "changed the Fishers it was given"),
+        (lambda fishers, gamma: [fishers[-1]], "return a dict"),
+    ],
+    ids=["gamma-on-new", "mean", "sum", "last", "new-names", "in-place", "list"],
+)
+def test_online_fisher_mistakes(wrong, hint):
+    with pytest.raises(AssertionError, match=hint) as info:
+        checks.check_online_fisher(wrong)
+    assert " on " in str(info.value)
+
+
+def _omega(path, grads):
+    return -(grads * (path[1:] - path[:-1])).sum(0)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda p, g, xi: _omega(p, g) / ((p[-1] - p[0]) ** 2 + xi), "clamp at 0"),
+        (lambda p, g, xi: (-_omega(p, g) / ((p[-1] - p[0]) ** 2 + xi)).clamp_min(0), "the sign"),
+        (
+            lambda p, g, xi: (_omega(p, g) / (((p[1:] - p[:-1]) ** 2).sum(0) + xi)).clamp_min(0),
+            "square of the TOTAL move",
+        ),
+        (lambda p, g, xi: (_omega(p, g) / ((p[-1] - p[0]).abs() + xi)).clamp_min(0), "square the total move"),
+        (lambda p, g, xi: (_omega(p, g) / (p[-1] - p[0]) ** 2).clamp_min(0), "damping xi"),
+        (lambda p, g, xi: _omega(p, g).clamp_min(0), "normalise omega"),
+        (lambda p, g, xi: (_omega(p, g) / ((p[-1] - p[0]) ** 2 + xi)).clamp_min(0).sum(), "shape"),
+        (lambda p, g, xi: g.mul_(2).sum(0), "changed `path` or `grads`"),
+        (lambda p, g, xi: [0.0] * p.shape[1], "return a tensor"),
+    ],
+    ids=["no-clamp", "sign", "sum-of-squares", "abs", "no-xi", "no-normalise", "summed", "in-place", "list"],
+)
+def test_si_importance_mistakes(wrong, hint):
+    with pytest.raises(AssertionError, match=hint) as info:
+        checks.check_si_importance(wrong)
+    assert " on " in str(info.value)

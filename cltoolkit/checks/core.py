@@ -2,7 +2,7 @@
 
 Each ``check_*`` takes the learner's function, runs it on several hand-made
 and random inputs next to the package's reference, prints one line such as
-``✓ average_accuracy agrees with cltoolkit on 9 cases`` and returns ``None``.
+``✓ average_accuracy agrees with cltoolkit on 10 cases``.
 On the first disagreement it raises ``AssertionError`` naming the input and,
 where the mistake is a common one (a missing factor 1/2, the wrong row of the
 accuracy matrix, ...), saying so.
@@ -16,7 +16,16 @@ check                          the learner's function
 ``check_permutation_stream``   ``fn(source, num_tasks, seed) -> Stream``: permuted stream
 ``check_ewc_penalty``          ``fn(model, fisher, anchor, lam) -> Tensor``: EWC's penalty
 ``check_fisher_diagonal``      ``fn(model, x, y, task) -> dict``: empirical Fisher diagonal
+``check_forgetting_prediction`` ``fn() -> {"A": choice, "B": choice}``: which forgetting
+                               definition gives the largest number on two matrices
+``check_online_fisher``        ``fn(fishers, gamma) -> dict``: online EWC's running Fisher
+``check_lambda_prediction``    ``fn() -> {"forgetting": .., "plasticity": .., "ACC": ..}``:
+                               how each number moves as EWC's lambda grows
+``check_si_importance``        ``fn(path, grads, xi) -> Tensor``: SI's importance of one task
 =============================  =========================================================
+
+Every check returns ``True`` once the answer passes (the wrapper in :mod:`._exercise` turns a
+stub into one line and ``False``).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import torch
 from torch import nn
 
 from .. import metrics
-from ..baselines import OnlineEWC
+from ..baselines import OnlineEWC, SynapticIntelligence
 from ..data.sources import Source
 from ..data.streams import apply_permutation
 from ..nets import build_net
@@ -40,7 +49,11 @@ __all__ = [
     "check_ewc_penalty",
     "check_fisher_diagonal",
     "check_forgetting",
+    "check_forgetting_prediction",
+    "check_lambda_prediction",
+    "check_online_fisher",
     "check_permutation_stream",
+    "check_si_importance",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -224,6 +237,105 @@ def check_forgetting(fn: Callable[[np.ndarray], float]) -> None:
             ),
         ],
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Predict, then run: which forgetting definition gives the largest number (notebook 00)
+# ----------------------------------------------------------------------------------------------
+
+#: The two matrices of notebook 00's prediction exercise. In A every task is at its best right after
+#: it was learned, so the three definitions agree; in B task 1 scored higher BEFORE it was trained
+#: than after, which only Chaudhry's max over all earlier rows sees.
+PREDICTION_MATRICES = {
+    "A": [[0.90, 0.55, 0.40], [0.70, 0.93, 0.50], [0.60, 0.80, 0.95]],
+    "B": [[0.85, 0.70, 0.30], [0.80, 0.60, 0.35], [0.75, 0.55, 0.90]],
+}
+FORGETTING_CHOICES = ("chaudhry", "since_learned", "after_learned", "all equal")
+
+
+def _forgetting_definitions(R: np.ndarray) -> dict[str, float]:
+    return {
+        "chaudhry": metrics.forgetting(R),
+        "since_learned": metrics.forgetting_since_learned(R),
+        "after_learned": metrics.forgetting_after_learned(R),
+    }
+
+
+def largest_forgetting_definition(R) -> str:
+    """The definition (one of :data:`FORGETTING_CHOICES`) that gives the largest forgetting on ``R``.
+
+    ``"all equal"`` when the three agree; a ``ValueError`` when two tie for the largest and the
+    third is smaller (no single answer, so such a matrix makes a bad question).
+    """
+    values = _forgetting_definitions(np.asarray(R, dtype=float))
+    top = max(values.values())
+    if max(values.values()) - min(values.values()) < 1e-9:
+        return "all equal"
+    leaders = [name for name, value in values.items() if top - value < 1e-9]
+    if len(leaders) > 1:
+        raise ValueError(f"{' and '.join(leaders)} tie for the largest forgetting on this matrix; pick another one")
+    return leaders[0]
+
+
+def _normalise_choice(answer, choices: tuple[str, ...], what: str) -> str:
+    text = str(answer).strip().lower().replace("-", "_").replace("’", "'")
+    aliases = {"all_equal": "all equal", "equal": "all equal", "peaks": "peaks in between", "peak": "peaks in between"}
+    text = aliases.get(text, text)
+    text = text.replace("_", " ") if text.replace("_", " ") in choices else text
+    if text not in choices:
+        raise AssertionError(f"{what}: {answer!r} is not one of the choices {list(choices)}")
+    return text
+
+
+def check_forgetting_prediction(fn: Callable[[], dict], matrices: dict | None = None) -> None:
+    """Check ``fn() -> {"A": choice, "B": choice}``: the definition with the largest forgetting on each matrix.
+
+    A choice is one of ``"chaudhry"``, ``"since_learned"``, ``"after_learned"`` or ``"all equal"``
+    (notebook 00, section 5). ``matrices`` defaults to :data:`PREDICTION_MATRICES`.
+    """
+    matrices = PREDICTION_MATRICES if matrices is None else matrices
+    answers = fn()
+    if not isinstance(answers, dict):
+        raise AssertionError(
+            f"return a dict with one choice per matrix, e.g. {{'A': 'chaudhry', 'B': 'all equal'}}; "
+            f"got {type(answers).__name__}"
+        )
+    missing = [name for name in matrices if name not in answers]
+    if missing:
+        raise AssertionError(f"no prediction for matrix {', '.join(missing)}; give one for each of {list(matrices)}")
+    for name, R in matrices.items():
+        R = np.asarray(R, dtype=float)
+        got = _normalise_choice(answers[name], FORGETTING_CHOICES, f"matrix {name}")
+        want = largest_forgetting_definition(R)
+        if got == want:
+            continue
+        values = _forgetting_definitions(R)
+        numbers = ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+        T = len(R)
+        before = [j for j in range(T - 1) if R[:j, j].size and R[:j, j].max() > R[j : T - 1, j].max()]
+        later = [j for j in range(T - 1) if R[j + 1 : T - 1, j].size and R[j + 1 : T - 1, j].max() > R[j, j]]
+        if want == "all equal":
+            hint = (
+                "every old task is at its best right after it was learned (R[j, j] is the largest entry of "
+                "column j above the last row), so the best earlier accuracy, the best accuracy after learning "
+                "and the just-learned accuracy are the same number."
+            )
+        elif before:
+            hint = (
+                f"task {before[0]} scored higher BEFORE it was trained ({R[: before[0], before[0]].max():.2f}) than "
+                "at any point after; only Chaudhry's max over ALL earlier rows counts that."
+            )
+        elif later:
+            hint = (
+                f"task {later[0]} kept improving after it was learned, so the max over rows after learning "
+                "exceeds R[j, j]."
+            )
+        else:
+            hint = "compare, column by column, the max over the earlier rows with R[j, j]."
+        raise AssertionError(
+            f"matrix {name}: you predicted {got!r}, but {want!r} gives the largest forgetting ({numbers}). Hint: {hint}"
+        )
+    print(f"✓ your predictions are right on {len(matrices)} matrices")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -573,4 +685,291 @@ def _fisher_hint(model, x, y, task, name, value, ref) -> str:
     return (
         " Hint: use the gradient of log p(y|x) at the TRUE label of each example (the empirical Fisher), "
         "with the head of `task`, in eval mode."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Online EWC's running Fisher, the lambda prediction and SI's importance (notebook 01)
+# ----------------------------------------------------------------------------------------------
+
+
+class _GivenFisher(OnlineEWC):
+    """OnlineEWC whose per-task Fisher is handed in (so consolidate's recurrence can be compared alone)."""
+
+    def __init__(self, gamma: float, fishers: list[dict]):
+        super().__init__(gamma=gamma)
+        self._queue = [{n: f.clone() for n, f in fisher.items()} for fisher in fishers]
+
+    def fisher_diagonal(self, model, x, y, task, device):  # the next given Fisher, whatever the data
+        return self._queue.pop(0)
+
+
+def reference_online_fisher(fishers: list[dict], gamma: float) -> dict:
+    """The running Fisher :class:`OnlineEWC` holds after consolidating the tasks whose Fishers are ``fishers``."""
+    names = sorted({n for fisher in fishers for n in fisher})
+    model = nn.Module()
+    for k, name in enumerate(names):
+        shape = next(fisher[name].shape for fisher in fishers if name in fisher)
+        model.register_parameter(f"p{k}", nn.Parameter(torch.zeros(shape)))
+    rename = {name: f"p{k}" for k, name in enumerate(names)}
+    back = {v: k for k, v in rename.items()}
+    reg = _GivenFisher(gamma, [{rename[n]: f for n, f in fisher.items()} for fisher in fishers])
+    dummy = torch.zeros(1)
+    for task in range(len(fishers)):
+        reg.consolidate(model, dummy, dummy, task, "cpu")
+    return {back[n]: f for n, f in reg.fisher.items()}
+
+
+def _online_fisher_cases() -> list[tuple[str, list[dict], float]]:
+    g = torch.Generator().manual_seed(5)
+    shapes = {"body.layers.1.weight": (5, 6), "body.layers.1.bias": (5,), "heads.0.weight": (3, 5)}
+
+    def draw():
+        return {n: torch.rand(s, generator=g) for n, s in shapes.items()}
+
+    one_weight = [{"w": torch.tensor([0.4])}, {"w": torch.tensor([0.1])}, {"w": torch.tensor([0.2])}]
+    later_head = [draw(), {**draw(), "heads.1.weight": torch.rand(3, 5, generator=g)}]
+    return [
+        ("one weight with Fishers 0.4, 0.1, 0.2 over three tasks, gamma=0.5", one_weight, 0.5),
+        ("three tasks, gamma=1 (plain sum)", [draw(), draw(), draw()], 1.0),
+        ("three tasks, gamma=0.5", [draw(), draw(), draw()], 0.5),
+        ("four tasks, gamma=0.9", [draw(), draw(), draw(), draw()], 0.9),
+        ("two tasks, gamma=0 (only the last task counts)", [draw(), draw()], 0.0),
+        ("a single task, gamma=0.5", [draw()], 0.5),
+        ("a head that appears with task 1 ('heads.1.weight'), gamma=0.7", later_head, 0.7),
+    ]
+
+
+def check_online_fisher(fn: Callable[[list, float], dict]) -> None:
+    """Check ``fn(fishers, gamma) -> {name: Tensor}`` against :meth:`OnlineEWC.consolidate`'s recurrence.
+
+    ``fishers`` is a list with one dict per task (task 0 first), mapping parameter names to that
+    task's Fisher diagonal. Expected: the running Fisher after the last task, with
+    ``F <- gamma * F + F_t`` for the names seen before and ``F <- F_t`` for a name seen first in task t.
+    """
+    cases = _online_fisher_cases()
+    for case, fishers, gamma in cases:
+        expected = reference_online_fisher(fishers, gamma)
+        given = [{n: f.clone() for n, f in fisher.items()} for fisher in fishers]
+        try:
+            got = fn(given, gamma)
+        except Exception as exc:
+            raise AssertionError(f"your online_fisher raised {type(exc).__name__}: {exc} on {case}") from exc
+        if any(not torch.equal(a[n], b[n]) for a, b in zip(given, fishers) for n in b):
+            raise AssertionError(f"your online_fisher changed the Fishers it was given (on {case}); work on copies")
+        if not isinstance(got, dict):
+            raise AssertionError(
+                f"your online_fisher returned {type(got).__name__} on {case}; return a dict name -> tensor"
+            )
+        missing = sorted(set(expected) - set(got))
+        if missing:
+            raise AssertionError(
+                f"your online_fisher has no entry for {missing} on {case}; a name first seen in a later task "
+                "starts its running Fisher there (F <- F_t)"
+            )
+        for name, ref in expected.items():
+            value = torch.as_tensor(got[name]).detach().float()
+            if tuple(value.shape) != tuple(ref.shape) or not torch.allclose(value, ref, rtol=1e-5, atol=1e-7):
+                hint = _online_fisher_hint(fishers, gamma, name, value)
+                shown = f"{float(value.flatten()[0]):.4f}" if value.numel() else "nothing"
+                raise AssertionError(
+                    f"your online_fisher disagrees with OnlineEWC for {name!r} on {case}: first entry expected "
+                    f"{float(ref.flatten()[0]):.4f}, got {shown}.{hint}"
+                )
+    print(f"✓ online_fisher agrees with OnlineEWC.consolidate on {len(cases)} cases")
+
+
+def _online_fisher_hint(fishers: list[dict], gamma: float, name: str, value: torch.Tensor) -> str:
+    present = [fisher[name] for fisher in fishers if name in fisher]
+    alternatives = []
+    running = None
+    for f in present:  # gamma on the new Fisher instead of the old one
+        running = f.clone() if running is None else running + gamma * f
+    alternatives.append(
+        (running, " Hint: gamma multiplies the OLD running Fisher, not the new one: F <- gamma F + F_t.")
+    )
+    running = None
+    for f in present:  # the mean of old and new
+        running = f.clone() if running is None else (running + f) / 2
+    alternatives.append((running, " Hint: you averaged old and new; online EWC adds them: F <- gamma F + F_t."))
+    total = sum(present[1:], present[0].clone())
+    alternatives.append((total, " Hint: that is the plain sum (gamma = 1); decay the old Fisher by gamma first."))
+    alternatives.append((present[-1], " Hint: that is the last task's Fisher alone; keep the decayed old one too."))
+    for alternative, hint in alternatives:
+        if alternative.shape == value.shape and torch.allclose(value, alternative, rtol=1e-5, atol=1e-7):
+            return hint
+    return " Hint: after each task t, F <- gamma * F + F_t (F <- F_t for the first task, or a name seen first)."
+
+
+LAMBDA_CHOICES = ("rises", "falls", "peaks in between", "no change")
+
+#: What happens as EWC's lambda goes from 0 (fine-tuning) to a very large value, and why.
+_LAMBDA_ANSWERS = {
+    "forgetting": (
+        "falls",
+        "lambda is the stiffness of the springs that hold each weight near its anchor: the stiffer they are, "
+        "the less the weights old tasks rely on can move, so old tasks lose less.",
+    ),
+    "plasticity": (
+        "falls",
+        "plasticity is the accuracy on each task right after learning it; with stiff springs the weights that "
+        "mattered for ANY earlier task cannot move to fit the new one, so new tasks are learned worse.",
+    ),
+    "ACC": (
+        "peaks in between",
+        "ACC (the final row) needs both: at lambda = 0 old tasks are forgotten, at a huge lambda new tasks are "
+        "not learned, so the best ACC is at a middle lambda.",
+    ),
+}
+
+
+def check_lambda_prediction(fn: Callable[[], dict]) -> None:
+    """Check ``fn() -> {"forgetting": c, "plasticity": c, "ACC": c}``: how each moves as EWC's lambda grows.
+
+    Each choice is one of ``"rises"``, ``"falls"``, ``"peaks in between"``, ``"no change"``, for
+    lambda swept from 0 (fine-tuning) to a value far above the package's default (notebook 01,
+    section 5; the sweep after the prediction measures it).
+    """
+    answers = fn()
+    if not isinstance(answers, dict):
+        raise AssertionError(
+            "return a dict {'forgetting': choice, 'plasticity': choice, 'ACC': choice} with choices from "
+            f"{list(LAMBDA_CHOICES)}; got {type(answers).__name__}"
+        )
+    for key, (want, why) in _LAMBDA_ANSWERS.items():
+        if key not in answers:
+            raise AssertionError(f"no prediction for {key!r}; give one for each of {list(_LAMBDA_ANSWERS)}")
+        got = _normalise_choice(answers[key], LAMBDA_CHOICES, key)
+        if got != want:
+            raise AssertionError(f"{key}: you predicted {got!r}; expected {want!r}. Hint: {why}")
+    print(f"✓ your predictions for {', '.join(_LAMBDA_ANSWERS)} are right; the sweep below measures them")
+
+
+def reference_si_importance(path: torch.Tensor, grads: torch.Tensor, xi: float) -> torch.Tensor:
+    """SI's importance after one task, from :class:`SynapticIntelligence` driven along a given path.
+
+    ``path`` (steps + 1, n): the weights before the first step and after each step; ``grads``
+    (steps, n): the task-loss gradient before each step. Returns Omega (n,), starting from Omega = 0.
+    """
+    holder = nn.Module()
+    holder.weight = nn.Parameter(path[0].clone().float())
+    si = SynapticIntelligence(c=1.0, xi=xi)
+    si.begin_task(holder)
+    for step in range(len(grads)):
+        with torch.no_grad():
+            holder.weight.copy_(path[step])
+        holder.weight.grad = grads[step].clone().float()
+        si.before_step(holder)
+        with torch.no_grad():
+            holder.weight.copy_(path[step + 1])
+        si.after_step(holder)
+    si.consolidate(holder)
+    return si.omega["weight"].detach()
+
+
+def _si_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, float]]:
+    g = torch.Generator().manual_seed(11)
+    cases = []
+    # gradient descent on a quadratic with curvatures a: the path goes downhill
+    a = torch.tensor([4.0, 1.0, 0.25, 0.0])
+    theta = [torch.tensor([1.0, -1.0, 1.0, 0.5])]
+    grads = []
+    for _ in range(20):
+        grads.append(a * theta[-1])
+        theta.append(theta[-1] - 0.1 * grads[-1])
+    cases.append(
+        (
+            "gradient descent on 0.5 * sum a_k theta_k^2, a = (4, 1, 0.25, 0), xi=0.1",
+            torch.stack(theta),
+            torch.stack(grads),
+            0.1,
+        )
+    )
+    # a random walk with random gradients: some omegas are negative and must be clamped to 0
+    steps = torch.randn(15, 6, generator=g) * 0.1
+    path = torch.cat([torch.zeros(1, 6), steps.cumsum(0)])
+    cases.append(("a random walk with random gradients, xi=0.1", path, torch.randn(15, 6, generator=g), 0.1))
+    # out and back: the weight ends where it started (total move 0) but went downhill both ways
+    path = torch.tensor([[0.0], [0.5], [1.0], [0.5], [0.0]])
+    grads = torch.tensor([[-1.0], [-1.0], [1.0], [1.0]])
+    cases.append(("a weight that moves out and back (total move 0), xi=0.01", path, grads, 0.01))
+    # no movement at all
+    cases.append(("weights that never move, xi=0.1", torch.ones(4, 3), torch.randn(3, 3, generator=g), 0.1))
+    # SGD-like steps whose gradients point roughly against the steps, with another damping
+    steps = torch.randn(30, 10, generator=g) * 0.05
+    path = torch.cat([torch.zeros(1, 10), steps.cumsum(0)]) + torch.randn(1, 10, generator=g)
+    grads = -steps / 0.05 + 0.3 * torch.randn(30, 10, generator=g)
+    cases.append(("SGD-like steps with noisy gradients, xi=1.0", path, grads, 1.0))
+    return cases
+
+
+def check_si_importance(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
+    """Check ``fn(path, grads, xi) -> Tensor (n,)`` against :class:`cltoolkit.baselines.SynapticIntelligence`.
+
+    ``path`` (steps + 1, n): the weights before the first step and after every step; ``grads``
+    (steps, n): the task-loss gradient before each step. Expected: SI's importance after this one
+    task, starting from 0: ``max(0, omega / (Delta^2 + xi))`` with the path integral
+    ``omega = -sum_s grads[s] * (path[s+1] - path[s])`` and the total move ``Delta = path[-1] - path[0]``.
+    """
+    cases = _si_cases()
+    for case, path, grads, xi in cases:
+        expected = reference_si_importance(path, grads, xi)
+        p_in, g_in = path.clone(), grads.clone()
+        try:
+            got = fn(p_in, g_in, xi)
+        except Exception as exc:
+            raise AssertionError(f"your si_importance raised {type(exc).__name__}: {exc} on {case}") from exc
+        if not (torch.equal(p_in, path) and torch.equal(g_in, grads)):
+            raise AssertionError(f"your si_importance changed `path` or `grads` on {case}; leave them as given")
+        if not torch.is_tensor(got):
+            raise AssertionError(f"your si_importance returned {type(got).__name__} on {case}; return a tensor (n,)")
+        got = got.detach().float()
+        if tuple(got.shape) != tuple(expected.shape):
+            raise AssertionError(
+                f"your si_importance returned shape {tuple(got.shape)} on {case}; expected {tuple(expected.shape)}, "
+                "one importance per weight (sum over the steps, axis 0)"
+            )
+        if not torch.isfinite(got).all():
+            raise AssertionError(
+                f"your si_importance returned inf or NaN on {case}. Hint: the damping xi keeps the division "
+                "finite when a weight ends where it started: omega / (Delta^2 + xi)."
+            )
+        if torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
+            continue
+        raise AssertionError(
+            f"your si_importance disagrees with SynapticIntelligence on {case}: expected "
+            f"{[round(v, 4) for v in expected.tolist()]}, got {[round(v, 4) for v in got.tolist()]}."
+            + _si_hint(path, grads, xi, got)
+        )
+    print(f"✓ si_importance agrees with cltoolkit's SynapticIntelligence on {len(cases)} cases")
+
+
+def _si_hint(path: torch.Tensor, grads: torch.Tensor, xi: float, got: torch.Tensor) -> str:
+    moves = path[1:] - path[:-1]
+    omega = -(grads * moves).sum(0)
+    delta = path[-1] - path[0]
+    alternatives = [
+        (
+            (omega / (delta**2 + xi)),
+            " Hint: clamp at 0 (Zenke et al.): a weight whose steps went against the "
+            "gradient overall gets no importance, not a negative one.",
+        ),
+        (
+            (-omega / (delta**2 + xi)).clamp_min(0),
+            " Hint: the sign: omega = -sum g * dtheta is positive when the steps went downhill (the loss fell).",
+        ),
+        (
+            (omega / ((moves**2).sum(0) + xi)).clamp_min(0),
+            " Hint: divide by the square of the TOTAL move "
+            "(path[-1] - path[0])^2, not by the sum of the squared steps.",
+        ),
+        ((omega / (delta.abs() + xi)).clamp_min(0), " Hint: square the total move: Delta^2 + xi."),
+        ((omega / delta**2).clamp_min(0), " Hint: add the damping xi to Delta^2."),
+        (omega.clamp_min(0), " Hint: normalise omega by Delta^2 + xi."),
+    ]
+    for alternative, hint in alternatives:
+        if torch.isfinite(alternative).all() and torch.allclose(got, alternative.float(), rtol=1e-4, atol=1e-6):
+            return hint
+    return (
+        " Hint: omega = -sum_s grads[s] * (path[s+1] - path[s]); Omega = max(0, omega / ((path[-1] - path[0])^2 + xi))."
     )
