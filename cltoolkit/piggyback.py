@@ -137,8 +137,7 @@ class _MaskedLayer(nn.Module):
         return self.weight * self.mask()
 
     def extra_repr(self) -> str:
-        kind = "ternary" if self.ternary else "binary"
-        return f"{tuple(self.weight.shape)}, threshold={self.threshold:g}, init={self.init:g}, {kind}"
+        return f"{tuple(self.weight.shape)}, threshold={self.threshold:g}, init={self.init:g}, ternary={self.ternary}"
 
 
 class MaskedLinear(_MaskedLayer):
@@ -240,9 +239,10 @@ def backbone_fingerprint(backbone: nn.Module) -> str:
 class PiggybackNet(nn.Module):
     """A fixed backbone with every ``nn.Conv2d`` / ``nn.Linear`` masked, one linear head per task, and a mask bank.
 
-    ``backbone`` maps inputs, e.g. images (batch, C, H, W), to features (batch, ``feature_dim``). A deep copy of it
-    is masked (a bare layer too); heads are never masked. BatchNorm is frozen (eval mode, the backbone's statistics)
-    unless ``task_bn=True``: then each task trains a private copy of it (paper section 5.3).
+    ``backbone`` maps inputs, e.g. images (batch, C, H, W), to features (batch, ``feature_dim``); a wrong
+    ``feature_dim`` is named at the first forward. A deep copy of it is masked (a bare layer too), heads never.
+    BatchNorm is frozen (eval mode, the backbone's statistics) unless ``task_bn=True``: then each task trains a
+    private copy of it (paper section 5.3; with the mask learning rate in :mod:`cltoolkit.experiments.piggyback`).
 
     Workflow: ``add_task(name, num_outputs)`` -> train :meth:`trainable_parameters` -> ``finish_task()``
     (threshold, pack to bits, store in ``bank[name]``: ``mask.<layer>``, ``head.*``, ``bn.*``) -> ``set_task(name)``
@@ -419,11 +419,11 @@ class PiggybackNet(nn.Module):
         for name, stored in tasks.items():
             if not isinstance(name, str) or name in self.task_names:
                 raise ConfigError(f"task {name!r} is already in this network (or not a name); use a fresh network")
-            bias = stored.get("head.bias") if isinstance(stored, dict) else None
-            outputs = len(bias) if isinstance(bias, torch.Tensor) and bias.dim() == 1 and len(bias) > 0 else 1
+            weight = stored.get("head.weight") if isinstance(stored, dict) else None
+            outputs = len(weight) if isinstance(weight, torch.Tensor) and weight.dim() == 2 and len(weight) else 1
             _check_like(stored, self.stored_template(outputs), f"task {name!r}")
         for name, stored in tasks.items():  # everything is checked: commit
-            head = nn.utils.skip_init(nn.Linear, self.feature_dim, len(stored["head.bias"]))
+            head = nn.utils.skip_init(nn.Linear, self.feature_dim, len(stored["head.weight"]))
             head.load_state_dict({k[5:]: v for k, v in stored.items() if k.startswith("head.")})
             self.heads.append(head.to(next(self.body.buffers()).device).requires_grad_(False))
             self.task_names.append(name)
@@ -434,9 +434,11 @@ class PiggybackNet(nn.Module):
 
 def _check_like(state, expected: dict[str, torch.Tensor], what: str) -> None:
     """``state`` has ``expected``'s keys, tensor shapes and dtypes, and only finite values."""
-    if not isinstance(state, dict) or set(state) != set(expected):
-        got = sorted(state) if isinstance(state, dict) else _describe(state)
-        raise CheckpointMismatchError(f"{what} has entries {got}, expected {sorted(expected)}")
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(f"{what} must be a dict of tensors, got {_describe(state)}")
+    if set(state) != set(expected):
+        missing, extra = sorted(set(expected) - set(state))[:5], sorted(set(state) - set(expected))[:5]
+        raise CheckpointMismatchError(f"{what}: missing entries {missing}, unexpected entries {extra}")
     for key, ref in expected.items():
         v = state[key]
         if not isinstance(v, torch.Tensor) or v.shape != ref.shape or v.dtype != ref.dtype:

@@ -1,5 +1,7 @@
 import json
 import math
+import re
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -33,6 +35,7 @@ from cltoolkit.piggyback import (
     sparsity_at_threshold,
     unpack_mask,
 )
+from cltoolkit.train import atomic_torch_save
 
 
 def _toy_task(name, n=64, outputs=3, seed=0, shape=(1, 8, 8)):
@@ -283,6 +286,165 @@ def test_bad_input_gives_clear_errors():
         net.set_task("zzz")
     with pytest.raises(ConfigError, match="init_mode"):
         PiggybackNet(nn.Linear(2, 2), 2, init_mode="gaussian")
+
+
+# -- hostile input: constructors, tasks, configs (each error names the value) ------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(feature_dim=-3), "feature_dim must be >= 1, got -3"),
+        (dict(feature_dim="16"), "feature_dim must be an integer, got '16'"),
+        (dict(feature_dim=16.0), "feature_dim must be an integer, got 16.0"),
+        (dict(threshold=float("nan")), "threshold must be a finite number, got nan"),
+        (dict(init=float("inf")), "init must be a finite number, got inf"),
+        (dict(init_mode="gaussian"), "unknown init_mode 'gaussian'"),
+        (dict(ternary="yes"), "ternary must be True or False, got 'yes'"),
+    ],
+)
+def test_piggyback_net_refuses_bad_arguments_up_front(kwargs, pattern):
+    body, _ = digits_backbone(1, (4, 8), hidden=16)
+    with pytest.raises(ConfigError, match=re.escape(pattern)):
+        PiggybackNet(body, **{"feature_dim": 16, **kwargs})
+
+
+def test_wrong_feature_dim_is_named_at_the_first_forward():
+    body, _ = digits_backbone(1, (4, 8), hidden=16)
+    net = PiggybackNet(body, 7)
+    net.add_task("a", 3)
+    with pytest.raises(
+        ConfigError, match=re.escape("feature_dim is 7, but the backbone gives features of shape (5, 16)")
+    ):
+        net(torch.rand(5, 1, 8, 8))
+
+
+def test_a_bare_layer_is_a_backbone_with_one_masked_layer():
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 4)
+    net = PiggybackNet(layer, 4)
+    assert net.layer_names == ["0"]
+    net.add_task("a", 2)
+    x = torch.rand(3, 4)
+    assert torch.equal(net.body(x), layer(x))
+    assert net(x).shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda net: net.add_task("b", 0), "num_outputs must be >= 1, got 0"),
+        (lambda net: net.add_task("b", "3"), "num_outputs must be an integer, got '3'"),
+        (lambda net: net.add_task(7, 3), "task name must be a new string, got 7"),
+        (lambda net: net.add_task("b", 3, head=nn.Linear(5, 3)), "head must be nn.Linear(16, 3)"),
+        (lambda net: net.set_task("zzz"), "unknown task 'zzz'; known tasks: 'a'"),
+        (lambda net: net.add_stored({}), "add_stored takes a non-empty {name: stored state} dict, got dict {}"),
+    ],
+)
+def test_task_calls_refuse_bad_arguments(call, pattern):
+    net, _, _ = _net()
+    net.add_task("a", 2)
+    net.finish_task()
+    with pytest.raises(ConfigError, match=re.escape(pattern)):
+        call(net)
+    assert net.task_names == ["a"]
+
+
+@pytest.mark.parametrize(
+    "overrides, pattern",
+    [
+        (dict(mask_lr=float("nan")), "mask_lr must be a finite number, got nan"),
+        (dict(head_lr=float("inf")), "head_lr must be a finite number, got inf"),
+        (dict(base_lr=0.0), "base_lr must be in (0, 1], got 0"),
+        (dict(epochs=0), "epochs must be >= 1, got 0"),
+        (dict(batch_size=2.5), "batch_size must be an integer, got 2.5"),
+        (dict(channels=(32, -1)), "channels[1] must be >= 1, got -1"),
+        (dict(threshold=0.02), "mask score init (0.01) must be greater than the threshold (0.02)"),
+        (dict(lr=1e-3), "unknown PiggybackConfig field(s) lr"),
+    ],
+)
+def test_default_config_refuses_bad_or_unknown_overrides(overrides, pattern):
+    with pytest.raises(ConfigError, match=re.escape(pattern)):
+        default_config("smoke", **overrides)
+
+
+def test_config_is_checked_through_replace_too():
+    with pytest.raises(ConfigError, match="finetune_lr must be a finite number, got nan"):
+        replace(default_config("smoke"), finetune_lr=float("nan"))
+
+
+# -- hostile input: mask-bank files ------------------------------------------------------------
+
+
+def _trained_bank(tmp_path):
+    net, body, dim = _net()
+    for k in range(2):
+        train_piggyback_task(net, _toy_task(f"t{k}", seed=k), default_config("smoke", epochs=1))
+    return net, body, dim, save_bank(net, tmp_path / "bank.pt")
+
+
+def _rewrite(path, tmp_path, edit):
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    return atomic_torch_save(payload, tmp_path / "edited.pt")
+
+
+def _unchanged(net):
+    return net.task_names == [] and len(net.heads) == 0 and net.bank == {} and net.active_task is None
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (lambda p: p.pop("tasks"), "'tasks' must be {name: state}, got no 'tasks' entry"),
+        (lambda p: p.update(tasks=list(p["tasks"].values())), "'tasks' must be {name: state}, got list"),
+        (
+            lambda p: p["tasks"]["t1"].pop("head.bias"),
+            "task 't1': missing entries ['head.bias'], unexpected entries []",
+        ),
+        (lambda p: p["tasks"]["t1"].update({"mask.1": torch.zeros(3, dtype=torch.uint8)}), "mask.1 is a torch.uint8"),
+        (lambda p: p["tasks"]["t1"]["head.weight"].fill_(float("nan")), "task 't1': head.weight holds NaN"),
+        (lambda p: p["tasks"]["t1"].update({"head.bias": "zeros"}), "head.bias is str 'zeros'"),
+        (lambda p: p.update(ternary=True), "has ternary=True, this network ternary=False"),
+    ],
+)
+def test_a_broken_bank_is_refused_and_leaves_the_network_unchanged(tmp_path, edit, pattern):
+    _, body, dim, good = _trained_bank(tmp_path)
+    fresh = PiggybackNet(body, dim)
+    with pytest.raises(CheckpointMismatchError, match=re.escape(pattern)):
+        load_bank(fresh, _rewrite(good, tmp_path, edit))
+    assert _unchanged(fresh)  # nothing of the good first task was registered
+    assert load_bank(fresh, good) == ["t0", "t1"]  # and the good bank still loads
+
+
+def test_loading_a_bank_twice_names_the_clash_and_changes_nothing(tmp_path):
+    _, body, dim, good = _trained_bank(tmp_path)
+    fresh = PiggybackNet(body, dim)
+    load_bank(fresh, good)
+    with pytest.raises(ConfigError, match="task 't0' is already in this network"):
+        load_bank(fresh, good)
+    assert fresh.task_names == ["t0", "t1"] and len(fresh.heads) == 2
+
+
+class _Payload:
+    ran = False
+
+    def __reduce__(self):
+        return (_mark_ran, ())
+
+
+def _mark_ran():
+    _Payload.ran = True
+    return {}
+
+
+def test_a_bank_file_is_never_unpickled_beyond_tensors(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "cltoolkit-piggyback-bank/2", "tasks": _Payload()}, path)
+    net, _, _ = _net()
+    with pytest.raises(CheckpointMismatchError, match="is not a readable Piggyback mask bank"):
+        load_bank(net, path)
+    assert not _Payload.ran and _unchanged(net)
 
 
 def test_random_init_gives_about_half_zeros():
