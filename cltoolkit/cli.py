@@ -4,6 +4,7 @@ Examples::
 
     python -m cltoolkit run finetune --dataset digits --stream permuted --json r.json
     python -m cltoolkit run ewc --stream split --seed 1
+    python -m cltoolkit compare --stream permuted --seeds 0,1,2 --json compare.json
     python -m cltoolkit data list
 
 Bad input (unknown names, impossible parameters, missing data, no GPU) ends
@@ -48,6 +49,7 @@ cltoolkit: continual and multi-task learning, from scratch.
 Commands:
   run METHOD   learn a task stream with a method and print the accuracy matrix
                (methods: finetune, ewc, si, joint, piggyback, roaming, hypernet)
+  compare      every sequential method on the same stream, several seeds: one table
   data list    show which real datasets are downloaded under $CLTK_DATA
   data check   verify downloaded datasets against their checksums
   info         versions, device, scale and paths
@@ -138,10 +140,48 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(check_seed(int(v)) for v in text.split(","))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seeds (integers in [0, 2**64 - 1]) like 0,1,2, got {text!r}"
+        ) from None
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct seeds like 0,1,2 (a repeated seed repeats a run), got {text!r}"
+        )
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    """``a,b c`` -> ["a", "b", "c"] (commas or spaces); empty names are refused later with the valid ones."""
+    return [part.strip() for part in text.split(",")]
+
+
+COMPARE_EPILOG = """\
+methods: finetune, ewc, si, joint (the upper bound), piggyback, hypernet (task id given),
+hypernet_ent (the same hypernetwork, task inferred by entropy: no task id)
+
+protocol: for each seed one stream is built and every method learns exactly it (same tasks, same
+training examples, same test sets), with the same epochs per task and batch size. Piggyback's
+backbone is fine-tuning's network after the first task; it learns masks for the later tasks.
+Runs are cached in $CLTK_CACHE: a second identical comparison only reads them back.
+
+output: a table (mean +- sample std over seeds); --json PATH writes stream, scale, seeds and, per
+method, avg_acc, avg_acc_std, bwt, forgetting, bytes_per_task, needs_task_id, seconds (and the
+accuracy matrices).
+
+examples:
+  python -m cltoolkit compare --stream permuted --seeds 0,1,2 --json permuted.json
+  python -m cltoolkit compare --stream split --methods finetune hypernet hypernet_ent --scale smoke
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cltoolkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{run,data,info}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{run,compare,data,info}")
 
     run = sub.add_parser(
         "run",
@@ -212,6 +252,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden sizes of the hypernetwork, e.g. 10,10 (with --chunk-size: compression below 1)",
     )
     hn.add_argument("--task-inference", action="store_true", help="infer the task by predictive entropy")
+
+    cmp = sub.add_parser(
+        "compare",
+        help="every sequential method on the same stream, several seeds",
+        description="Run the sequential methods on the same task stream for several seeds and print one table.",
+        epilog=COMPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp.add_argument("--stream", default="permuted", metavar="KIND", help="permuted (default) or split")
+    cmp.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), metavar="S,S,S", help="seeds (default 0,1,2)")
+    cmp.add_argument(
+        "--methods",
+        type=_name_list,
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="methods to run, space- or comma-separated (default: all seven)",
+    )
+    cmp.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+    cmp.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    cmp.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
+    cmp.add_argument("--data-root", default=None, metavar="DIR", help="where real datasets live ($CLTK_DATA)")
+    cmp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     data = sub.add_parser(
         "data",
@@ -364,6 +427,26 @@ def save_results(result: dict, path: str) -> int:
         return 1
 
 
+def compare_command(args: argparse.Namespace) -> int:
+    """``compare``: validate everything (the --json target first), run, print the table, write the JSON."""
+    if args.json is not None:
+        check_writable_file(args.json, "--json file")
+    from .experiments import compare
+
+    args.stream = compare.check_stream_kind(args.stream)
+    if args.methods is not None:
+        args.methods = compare.check_methods([name for group in args.methods for name in group])
+    args.scale = get_scale(args.scale)
+    args.device = str(get_device(args.device))
+    cache_dir()
+    progress_enabled(args.scale)
+    result = compare.run_from_args(args)
+    print(compare.format_table(result))
+    if args.json is not None:
+        return save_results(result, args.json)
+    return 0
+
+
 def data_command(args: argparse.Namespace) -> int:
     from .data import fetch
 
@@ -404,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
             return info_command()
         if args.command == "data":
             return data_command(args)
+        if args.command == "compare":
+            return compare_command(args)
         result = run_method(args)
         print(format_result(result))
         if args.json is not None:
