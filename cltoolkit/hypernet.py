@@ -31,8 +31,9 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from .config import check_fits_in_memory
 from .errors import ConfigError
-from .validate import Int, IntTuple, OneOf
+from .validate import Float, Int, IntTuple, OneOf
 
 # --- Target networks: no weights of their own, ``forward(x, weights)`` ------------------------
 
@@ -55,11 +56,7 @@ class TargetNetwork:
         self.target_shapes = [tuple(p.shape) for _, p in self.module.named_parameters()]
         if not self.target_shapes:
             raise ConfigError("a target network needs at least one weight tensor")
-
-    @property
-    def num_weights(self) -> int:
-        """Total number of target weights |Θ_trgt|."""
-        return sum(math.prod(s) for s in self.target_shapes)
+        self.num_weights = sum(math.prod(s) for s in self.target_shapes)  # |Θ_trgt|
 
     def check_weights(self, weights: Sequence[torch.Tensor], batched: bool = False) -> None:
         """ConfigError unless ``weights`` have ``target_shapes`` (after a leading P when ``batched``)."""
@@ -92,7 +89,7 @@ class TargetNetwork:
         return stds
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(weights={self.num_weights}, shapes={self.target_shapes})"
+        return f"{type(self).__name__}(shapes={self.target_shapes})"
 
 
 class TargetMLP(TargetNetwork):
@@ -116,35 +113,48 @@ class TargetMLP(TargetNetwork):
         super().__init__(build)
 
 
-class TargetCNN(TargetNetwork):
-    """``conv3x3 -> ReLU -> maxpool`` per channel size, global average pooling, a linear layer.
-
-    No batch norm: the hypernetwork generates every weight; running statistics would be task state outside it.
-    """
-
-    def __init__(self, in_channels: int, channels: Sequence[int], out_features: int):
-        in_channels, out_features = Int(low=1)("in_channels", in_channels), Int(low=1)("out_features", out_features)
-        self.channels = list(IntTuple(low=1)("channels", channels))
-
-        def build():
-            layers: list[nn.Module] = []
-            for a, b in zip([in_channels, *self.channels[:-1]], self.channels):
-                layers += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(b, out_features))
-
-        super().__init__(build)
-
-
 # --- The hypernetwork: full and chunked -------------------------------------------------------
 
 
-def _check_shapes(target_shapes) -> list[tuple[int, ...]]:
-    """``target_shapes`` as a list of tuples of positive ints (ConfigError naming the bad entry)."""
+def _check_sizes(target_shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim) -> tuple:
+    """The size arguments of :class:`HyperNetwork`, checked (ConfigError naming the bad one) and normalised."""
     if isinstance(target_shapes, (str, bytes)) or not isinstance(target_shapes, Sequence) or not target_shapes:
-        raise ConfigError(
-            f"target_shapes must be a non-empty list of shapes like [(10, 4), (10,)], got {target_shapes!r}"
-        )
-    return [IntTuple(low=1)(f"target_shapes[{i}]", s) for i, s in enumerate(target_shapes)]
+        raise ConfigError(f"target_shapes must be a non-empty list of shapes like [(10, 4)], got {target_shapes!r}")
+    shapes = [IntTuple(low=1)(f"target_shapes[{i}]", s) for i, s in enumerate(target_shapes)]
+    emb_dim, chunk_size = Int(low=1)("emb_dim", emb_dim), Int(low=1, optional=True)("chunk_size", chunk_size)
+    chunk_emb_dim = (Int(low=1, optional=True)("chunk_emb_dim", chunk_emb_dim) or emb_dim) if chunk_size else None
+    num_tasks, hidden = Int(low=1)("num_tasks", num_tasks), IntTuple(low=1, min_len=0)("hidden", hidden)
+    return shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim
+
+
+def _check_init_std(init_std, n: int) -> list[float]:
+    """``init_std`` (None: 0.05; one number, or one per target tensor) as ``n`` finite positive floats."""
+    if init_std is None or isinstance(init_std, numbers.Real):
+        return [Float(low=0, low_open=True)("init_std", 0.05 if init_std is None else init_std)] * n
+    if isinstance(init_std, (str, bytes)) or not isinstance(init_std, Sequence) or len(init_std) != n:
+        raise ConfigError(f"init_std must be one number or {n} numbers (one per target tensor), got {init_std!r}")
+    return [Float(low=0, low_open=True)(f"init_std[{i}]", v) for i, v in enumerate(init_std)]
+
+
+def estimate_hypernet_bytes(
+    target_shapes: Sequence[Sequence[int]],
+    num_tasks: int,
+    emb_dim: int = 16,
+    hidden: Sequence[int] = (50, 50),
+    chunk_size: int | None = None,
+    chunk_emb_dim: int | None = None,
+) -> int:
+    """Bytes of the float32 parameters a :class:`HyperNetwork` with these arguments allocates, without allocating.
+
+    Task embeddings ``T · emb_dim``, chunk embeddings ``K · chunk_emb_dim``, and ``(in + 1) · out``
+    for every linear layer of the trunk and the heads (all heads together output |Θ_trgt|, or C).
+    """
+    sizes = _check_sizes(target_shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim)
+    shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim = sizes
+    numel = sum(math.prod(s) for s in shapes)
+    widths = [emb_dim + (chunk_emb_dim or 0), *hidden, chunk_size or numel]
+    chunk_embeddings = -(-numel // chunk_size) * chunk_emb_dim if chunk_size else 0
+    return 4 * (num_tasks * emb_dim + chunk_embeddings + sum((a + 1) * b for a, b in zip(widths, widths[1:])))
 
 
 class HyperNetwork(nn.Module):
@@ -176,18 +186,14 @@ class HyperNetwork(nn.Module):
         init_std: float | Sequence[float] | None = None,
     ):
         super().__init__()
-        self.target_shapes = _check_shapes(target_shapes)
-        self.num_tasks = Int(low=1)("num_tasks", num_tasks)
-        self.emb_dim = Int(low=1)("emb_dim", emb_dim)
-        self.hidden = IntTuple(low=1, min_len=0)("hidden", hidden)
-        self.target_numel = sum(math.prod(s) for s in self.target_shapes)
-        self.chunk_size = Int(low=1, optional=True)("chunk_size", chunk_size)
-        chunk_emb_dim = Int(low=1, optional=True)("chunk_emb_dim", chunk_emb_dim)
-        self.chunk_emb_dim = (chunk_emb_dim or self.emb_dim) if self.chunked else None
-        stds = 0.05 if init_std is None else init_std
-        stds = [float(stds)] * len(self.target_shapes) if isinstance(stds, (int, float)) else [float(s) for s in stds]
-        if len(stds) != len(self.target_shapes):
-            raise ConfigError(f"init_std has {len(stds)} values for {len(self.target_shapes)} target tensors")
+        sizes = _check_sizes(target_shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim)
+        self.target_shapes, self.num_tasks, self.emb_dim, self.hidden, self.chunk_size, self.chunk_emb_dim = sizes
+        self.chunked, self.target_numel = chunk_size is not None, sum(math.prod(s) for s in self.target_shapes)
+        stds = _check_init_std(init_std, len(self.target_shapes))
+        try:  # refuse sizes that cannot fit before allocating anything
+            check_fits_in_memory(estimate_hypernet_bytes(*sizes), f"a hypernetwork with {self.extra_repr()}")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; use a smaller emb_dim, hidden or chunk_size") from None
 
         self.task_embeddings = nn.ParameterList(nn.Parameter(torch.randn(self.emb_dim)) for _ in range(num_tasks))
         in_dim, self.num_chunks = self.emb_dim, 0
@@ -195,18 +201,11 @@ class HyperNetwork(nn.Module):
             self.num_chunks = -(-self.target_numel // self.chunk_size)
             self.chunk_embeddings = nn.Parameter(torch.randn(self.num_chunks, self.chunk_emb_dim))
             in_dim += self.chunk_emb_dim
-        layers: list[nn.Module] = []
-        for h in self.hidden:
-            layers += [nn.Linear(in_dim, h), nn.ReLU()]
-            in_dim = h
-        self.trunk = nn.Sequential(*layers)
+        widths = [in_dim, *self.hidden]  # the trunk: Linear -> ReLU per hidden size
+        self.trunk = nn.Sequential(*[m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
         sizes = [self.chunk_size] if self.chunked else [math.prod(s) for s in self.target_shapes]
-        self.heads = nn.ModuleList(nn.Linear(in_dim, n) for n in sizes)
+        self.heads = nn.ModuleList(nn.Linear(widths[-1], n) for n in sizes)
         self._rescale_heads(stds)
-
-    @property
-    def chunked(self) -> bool:
-        return self.chunk_size is not None
 
     @torch.no_grad()
     def _rescale_heads(self, stds: list[float]) -> None:
@@ -238,8 +237,8 @@ class HyperNetwork(nn.Module):
 
     def generate_flat(self, emb: torch.Tensor) -> torch.Tensor:
         """All target weights, flat: embeddings (P, emb_dim) → (P, |Θ_trgt|)."""
-        if emb.ndim != 2 or emb.shape[1] != self.emb_dim:
-            raise ConfigError(f"embeddings must have shape (P, {self.emb_dim}), got {tuple(emb.shape)}")
+        if emb.ndim != 2 or emb.shape[1] != self.emb_dim or not emb.is_floating_point():
+            raise ConfigError(f"embeddings must be floats (P, {self.emb_dim}), got {emb.dtype} {tuple(emb.shape)}")
         features = self.trunk(self._inputs(emb))
         if self.chunked:  # K chunks of C numbers each, concatenated and cut to |Θ_trgt|
             return self.heads[0](features).reshape(emb.shape[0], -1)[:, : self.target_numel]
@@ -258,9 +257,7 @@ class HyperNetwork(nn.Module):
             out = self.generate_flat(task.reshape(-1, self.emb_dim))
             out = out[0] if task.ndim == 1 else out
         else:
-            raise ConfigError(
-                f"an embedding must have shape ({self.emb_dim},) or (P, {self.emb_dim}), got {tuple(task.shape)}"
-            )
+            raise ConfigError(f"an embedding must be ({self.emb_dim},) or (P, {self.emb_dim}), got {tuple(task.shape)}")
         return out if flat else self.split_flat(out)
 
     def num_params(self) -> int:
@@ -273,8 +270,8 @@ class HyperNetwork(nn.Module):
         return self.num_params() / n
 
     def extra_repr(self) -> str:
-        kind = f"chunk_size={self.chunk_size} ({self.num_chunks} chunks)" if self.chunked else "full"
-        return f"tasks={self.num_tasks}, emb_dim={self.emb_dim}, hidden={self.hidden}, {kind}, |Θ|={self.target_numel}"
+        kind = f"chunk_size={self.chunk_size}, chunk_emb_dim={self.chunk_emb_dim}" if self.chunked else "full"
+        return f"num_tasks={self.num_tasks}, emb_dim={self.emb_dim}, hidden={self.hidden}, {kind}"
 
     # --- the output regulariser ---------------------------------------------------------------
 
@@ -282,7 +279,7 @@ class HyperNetwork(nn.Module):
     def store_targets(self, tasks: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
         """h(e(t), Θ_h*) for the given (default: all) tasks, detached: {t: (|Θ_trgt|,)}."""
         tasks = range(self.num_tasks) if tasks is None else tasks
-        return {int(t): self.forward(int(t), flat=True).detach().clone() for t in tasks}
+        return {int(t): self.forward(t, flat=True).detach().clone() for t in tasks}
 
     def output_regularizer(
         self,
@@ -297,14 +294,12 @@ class HyperNetwork(nn.Module):
         old tasks to use (default all in ``targets``; a random subset for long sequences); ``delta``:
         a look-ahead {parameter name: step} (:func:`lookahead_delta`). Old embeddings stay fixed.
         """
-        if beta < 0:
-            raise ConfigError(f"beta must be >= 0, got {beta}")
-        ids = sorted(targets) if tasks is None else [int(t) for t in tasks]
+        beta, ids = Float(low=0)("beta", beta), sorted(targets) if tasks is None else list(tasks)
         if beta == 0 or not ids:
             return torch.zeros((), device=self.heads[0].weight.device)
-        missing = [t for t in ids if t not in targets]
-        if missing:
-            raise ConfigError(f"no stored targets for tasks {missing}; call store_targets() before the task")
+        bad = [t for t in ids if t not in targets or tuple(targets[t].shape) != (self.target_numel,)]
+        if bad:
+            raise ConfigError(f"no stored targets of shape ({self.target_numel},) for tasks {bad}; use store_targets()")
         emb = torch.stack([self.embedding(t).detach() for t in ids])
         if delta:  # h(e, Θ_h + ΔΘ_h) without touching Θ_h
             params = {name: p + delta[name] for name, p in self.named_parameters() if name in delta}
@@ -319,23 +314,21 @@ class HyperNetwork(nn.Module):
 def lookahead_delta(optimizer: torch.optim.Optimizer, grads: Mapping[nn.Parameter, torch.Tensor]) -> dict:
     """ΔΘ_h: the step ``optimizer`` would take for ``grads`` (without taking it), keyed by parameter object.
 
-    Supports ``torch.optim.Adam`` (no weight decay, no amsgrad) and plain ``SGD``.
+    Supports ``torch.optim.Adam`` without weight decay or amsgrad (what :func:`learn_task` uses).
     """
+    if not isinstance(optimizer, torch.optim.Adam):
+        raise ConfigError(f"look-ahead supports torch.optim.Adam only, got {type(optimizer).__name__}")
     delta = {}
     for group in optimizer.param_groups:
+        if group["weight_decay"] or group["amsgrad"]:
+            raise ConfigError("look-ahead supports Adam without weight decay or amsgrad only")
+        (beta1, beta2), lr = group["betas"], group["lr"]
         for p in (p for p in group["params"] if p in grads):
-            g, lr = grads[p], group["lr"]
-            if isinstance(optimizer, torch.optim.Adam) and not (group["weight_decay"] or group["amsgrad"]):
-                beta1, beta2 = group["betas"]
-                state = optimizer.state.get(p, {})  # empty before the first step
-                step = float(state.get("step", 0)) + 1
-                m = state["exp_avg"] * beta1 + (1 - beta1) * g if state else (1 - beta1) * g
-                v = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g if state else (1 - beta2) * g * g
-                delta[p] = -lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + group["eps"])
-            elif type(optimizer) is torch.optim.SGD and not group["momentum"]:
-                delta[p] = -lr * g
-            else:
-                raise ConfigError("look-ahead supports Adam (no weight decay, no amsgrad) and plain SGD only")
+            g, state = grads[p], optimizer.state.get(p, {})  # the state is empty before the first step
+            step = float(state.get("step", 0)) + 1
+            m = state["exp_avg"] * beta1 + (1 - beta1) * g if state else (1 - beta1) * g
+            v = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g if state else (1 - beta2) * g * g
+            delta[p] = -lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + group["eps"])
     return delta
 
 
@@ -371,12 +364,15 @@ def learn_task(
 ) -> list[float]:
     """Train the hypernetwork on task ``task_id`` with data ``x`` (N, ...), ``y`` (N, ...); returns the task losses.
 
-    Each step: L_task on a minibatch, plus (β > 0, old tasks in ``targets``) the
-    output regulariser over the old tasks (or a random ``old_tasks_per_step`` of
-    them), evaluated at Θ_h + ΔΘ_h with ``lookahead``. Optimised with Adam: Θ_h
-    (trunk, heads, chunk embeddings) and e(task_id); old embeddings stay fixed.
-    Batches go to the hypernetwork's device.
+    Each step: L_task on a minibatch, plus (β > 0, old tasks in ``targets``) the output regulariser
+    over the old tasks (or a random ``old_tasks_per_step`` of them), at Θ_h + ΔΘ_h with ``lookahead``.
+    Adam optimises Θ_h (trunk, heads, chunk embeddings) and e(task_id); old embeddings stay fixed.
     """
+    steps, batch_size = Int(low=1)("steps", steps), Int(low=1)("batch_size", batch_size)
+    lr, beta = Float(low=0, low_open=True)("lr", lr), Float(low=0)("beta", beta)
+    old_tasks_per_step = Int(low=1, optional=True)("old_tasks_per_step", old_tasks_per_step)
+    if len(x) != len(y) or len(x) == 0:
+        raise ConfigError(f"x and y need the same, non-zero number of examples, got {len(x)} and {len(y)}")
     device = hnet.heads[0].weight.device
     targets = dict(targets or {})
     old = sorted(t for t in targets if t != task_id)
@@ -433,7 +429,8 @@ def infer_tasks(
     Returns ``(task_ids (N,), logits (N, C))``: the inferred task of each input
     and the outputs of the network generated for it.
     """
-    tasks = list(range(hnet.num_tasks)) if tasks is None else [int(t) for t in tasks]
+    tasks = list(range(hnet.num_tasks)) if tasks is None else list(tasks)
+    batch_size = Int(low=1)("batch_size", batch_size)
     if not tasks:
         raise ConfigError("infer_tasks needs at least one candidate task")
     device = hnet.heads[0].weight.device

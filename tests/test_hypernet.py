@@ -21,7 +21,10 @@ from cltoolkit.data import load_stream
 from cltoolkit.errors import ConfigError
 from cltoolkit.experiments.hypernet import (
     HypernetConfig,
+    TargetCNN,
+    build_target,
     default_config,
+    estimate_training_bytes,
     run_from_args,
     toy_config,
     toy_regression_tasks,
@@ -30,8 +33,8 @@ from cltoolkit.experiments.hypernet import (
 )
 from cltoolkit.hypernet import (
     HyperNetwork,
-    TargetCNN,
     TargetMLP,
+    estimate_hypernet_bytes,
     infer_tasks,
     learn_task,
     lookahead_delta,
@@ -137,7 +140,7 @@ def test_bad_inputs_to_a_built_hypernet():
         hnet(2)
     with pytest.raises(ConfigError, match="task id -1 out of range"):
         hnet(-1)
-    with pytest.raises(ConfigError, match=r"embedding must have shape \(3,\)"):
+    with pytest.raises(ConfigError, match=r"an embedding must be \(3,\) or \(P, 3\), got \(4,\)"):
         hnet(torch.zeros(4))
     with pytest.raises(ConfigError, match="beta must be >= 0"):
         hnet.output_regularizer(hnet.store_targets([0]), beta=-0.1)
@@ -152,6 +155,166 @@ def test_bad_inputs_to_a_built_hypernet():
         default_config("smoke", beta=-1.0)
     with pytest.raises(ConfigError, match="chunk_size must be >= 1"):
         default_config("smoke", chunk_size=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# hostile inputs to the Python API: each is refused up front with a ConfigError naming the value
+# ----------------------------------------------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(init_std=NAN), "init_std must be a finite number, got nan"),
+        (dict(init_std=[0.1, INF, 0.1, 0.1]), r"init_std\[1\] must be a finite number, got inf"),
+        (dict(init_std=-0.1), "init_std must be > 0, got -0.1"),
+        (dict(init_std=[0.1, 0.1]), "init_std must be one number or 4 numbers"),
+        (dict(init_std="0.1"), "init_std must be one number or 4 numbers"),
+        (dict(num_tasks=2.5), "num_tasks must be an integer, got 2.5"),
+        (dict(num_tasks="3"), "num_tasks must be an integer, got '3'"),
+        (dict(emb_dim=True), "emb_dim must be an integer, got True"),
+        (dict(hidden=50), "hidden must be a sequence of integers like"),
+        (dict(hidden=(10, -1)), r"hidden\[1\] must be >= 1, got -1"),
+        (dict(chunk_size=2.0), "chunk_size must be an integer, got 2.0"),
+        (dict(chunk_size=10, chunk_emb_dim=0), "chunk_emb_dim must be >= 1, got 0"),
+        (dict(target_shapes=[(3, 2.5)]), r"target_shapes\[0\]\[1\] must be an integer, got 2.5"),
+        (dict(target_shapes="ab"), "target_shapes must be a non-empty list of shapes"),
+        (dict(target_shapes=[(3,), ()]), r"target_shapes\[1\] needs at least 1 entries"),
+    ],
+)
+def test_hostile_hypernetwork_arguments_are_refused(kwargs, message):
+    args = dict(target_shapes=SHAPES, num_tasks=2, emb_dim=3, hidden=(4,))
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=message):
+        HyperNetwork(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(chunk_size=10**12), dict(emb_dim=10**10), dict(hidden=(10**6, 10**6)), dict(num_tasks=10**11)]
+)
+def test_absurd_sizes_are_refused_before_allocating(kwargs, monkeypatch):
+    import cltoolkit.config
+
+    monkeypatch.setattr(cltoolkit.config, "available_memory", lambda: 8 * 2**30)
+    args = dict(target_shapes=SHAPES, num_tasks=2, emb_dim=3, hidden=(4,))
+    args.update(kwargs)
+    needed = estimate_hypernet_bytes(**args)  # counted, not allocated
+    assert needed > 4 * 2**30
+    with pytest.raises(ConfigError, match=r"needs about [\d.]+ GiB of memory, but only 8\.0 GiB is available; use a"):
+        HyperNetwork(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(num_tasks=3, emb_dim=5, hidden=(7,)),
+        dict(num_tasks=3, emb_dim=5, hidden=(7, 3), chunk_size=20, chunk_emb_dim=2),
+        dict(num_tasks=1, emb_dim=2, hidden=(), chunk_size=83),
+        dict(num_tasks=2, emb_dim=4, hidden=()),
+    ],
+)
+def test_estimate_hypernet_bytes_counts_exactly_what_is_allocated(kwargs):
+    hnet = HyperNetwork(SHAPES, **kwargs)
+    assert estimate_hypernet_bytes(SHAPES, **kwargs) == 4 * hnet.num_params()
+
+
+def test_hostile_inputs_to_a_built_hypernetwork():
+    hnet = HyperNetwork(SHAPES, 2, emb_dim=3, hidden=(4,))
+    for bad in (1.0, True, "0", None):
+        with pytest.raises(ConfigError, match=r"task id .* out of range: use an integer in \[0, 1\]"):
+            hnet(bad)
+    with pytest.raises(ConfigError, match="embeddings must be floats"):
+        hnet(torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ConfigError, match=r"an embedding must be \(3,\) or \(P, 3\), got \(2, 2, 3\)"):
+        hnet(torch.zeros(2, 2, 3))
+    targets = hnet.store_targets([0])
+    with pytest.raises(ConfigError, match="beta must be a finite number, got nan"):
+        hnet.output_regularizer(targets, beta=NAN)
+    with pytest.raises(ConfigError, match=r"no stored targets of shape \(83,\) for tasks \[0\]"):
+        hnet.output_regularizer({0: targets[0][:10]}, beta=1.0)
+    with pytest.raises(ConfigError, match=r"no stored targets .* for tasks \[1\]"):
+        hnet.output_regularizer(targets, beta=1.0, tasks=[1])
+    with pytest.raises(ConfigError, match="target_numel must be >= 1, got 0"):
+        hnet.compression_ratio(0)
+    with pytest.raises(ConfigError, match=r"task id 1\.5 out of range"):
+        hnet.store_targets([1.5])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(steps=0), "steps must be >= 1, got 0"),
+        (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+        (dict(lr=NAN), "lr must be a finite number, got nan"),
+        (dict(lr=0.0), "lr must be > 0, got 0"),
+        (dict(beta=INF), "beta must be a finite number, got inf"),
+        (dict(old_tasks_per_step=0), "old_tasks_per_step must be >= 1, got 0"),
+        (dict(y=torch.zeros(3, dtype=torch.long)), "x and y need the same, non-zero number of examples, got 8 and 3"),
+        (dict(task_id=2), r"task id 2 out of range"),
+    ],
+)
+def test_hostile_learn_task_arguments_are_refused(kwargs, message):
+    target = TargetMLP(4, (10,), 3)
+    hnet = HyperNetwork(target.target_shapes, 2, emb_dim=3, hidden=(4,))
+    args = dict(task_id=0, x=torch.randn(8, 4), y=torch.zeros(8, dtype=torch.long), steps=2)
+    args.update(kwargs)
+    before = [p.detach().clone() for p in hnet.parameters()]
+    with pytest.raises(ConfigError, match=message):
+        learn_task(hnet, target, **args)
+    assert all(torch.equal(a, p) for a, p in zip(before, hnet.parameters())), "refused, but trained anyway"
+
+
+def test_hostile_target_inference_and_landscape_arguments():
+    with pytest.raises(ConfigError, match=r"hidden\[1\] must be >= 1, got 0"):
+        TargetMLP(4, (10, 0), 3)
+    with pytest.raises(ConfigError, match="in_features must be an integer, got 4.5"):
+        TargetMLP(4.5, (10,), 3)
+    with pytest.raises(ConfigError, match="unknown activation 'gelu'"):
+        TargetMLP(4, (10,), 3, activation="gelu")
+    with pytest.raises(ConfigError, match="channels needs at least 1 entries"):
+        TargetCNN(1, (), 5)
+    target = TargetMLP(4, (6,), 3)
+    hnet = HyperNetwork(target.target_shapes, 2, emb_dim=2, hidden=(5,))
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
+        infer_tasks(hnet, target, x, batch_size=0)
+    with pytest.raises(ConfigError, match="task id 5 out of range"):
+        infer_tasks(hnet, target, x, tasks=[0, 5])
+    with pytest.raises(ConfigError, match="resolution must be >= 1, got 0"):
+        landscape_grid(hnet, target, x, y, (-1, 1, -1, 1), resolution=0)
+    with pytest.raises(ConfigError, match=r"extent\[2\] must be a finite number, got nan"):
+        landscape_grid(hnet, target, x, y, (-1, 1, NAN, 1))
+    with pytest.raises(ConfigError, match="unknown metric 'f1'"):
+        landscape_grid(hnet, target, x, y, (-1, 1, -1, 1), metric="f1")
+
+
+@pytest.mark.parametrize(
+    "flags", [dict(chunk_size=1_000_000_000), dict(emb_dim=100_000_000), dict(hnet_hidden=(100_000, 100_000))]
+)
+def test_cli_refuses_hypernetworks_that_cannot_fit(flags, monkeypatch):
+    """Issue 10 item 3: refused before anything is allocated, saying the memory needed vs available."""
+    import cltoolkit.config
+
+    monkeypatch.setattr(cltoolkit.config, "available_memory", lambda: 16 * 2**30)
+    with pytest.raises(
+        ConfigError,
+        match=r"training a hypernetwork with .* needs about [\d.]+ GiB of memory, but only "
+        r"16\.0 GiB is available; use a smaller chunk_size, emb_dim or hnet_hidden",
+    ):
+        run_from_args(_args(**flags))
+
+
+def test_training_estimate_covers_the_parameters_and_grows_with_the_sizes():
+    stream = load_stream("digits", "permuted", 2, seed=0)
+    config = default_config("smoke")
+    target = build_target(config, stream)
+    params = estimate_hypernet_bytes(target.target_shapes, 2, config.emb_dim, config.hnet_hidden)
+    base = estimate_training_bytes(config, target, 2)
+    assert base >= 4 * params + 2 * 4 * target.num_weights
+    chunked = dataclasses.replace(config, chunk_size=1)  # one chunk row through the trunk per weight
+    assert estimate_training_bytes(chunked, target, 2) > 2 * 4 * target.num_weights * (config.emb_dim + 50)
 
 
 def test_configs_refuse_unknown_overrides_and_bad_values():

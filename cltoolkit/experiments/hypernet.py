@@ -16,17 +16,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import by_scale, get_device, get_scale, progress_enabled, seed_everything
+from ..config import by_scale, check_fits_in_memory, get_device, get_scale, progress_enabled, seed_everything
 from ..data.streams import Stream
 from ..errors import ConfigError
-from ..hypernet import HyperNetwork, TargetCNN, TargetMLP, TargetNetwork, infer_tasks, learn_task
+from ..hypernet import HyperNetwork, TargetMLP, TargetNetwork, estimate_hypernet_bytes, infer_tasks, learn_task
 from ..metrics import AccuracyMatrix, summarize
 from ..validate import Bool, Checked, Float, Int, IntTuple, OneOf, check_overrides, checked
 
@@ -98,6 +100,26 @@ def default_config(scale: str | None = None, **overrides) -> HypernetConfig:
     return HypernetConfig(**base)
 
 
+class TargetCNN(TargetNetwork):
+    """A target network for image streams (``HypernetConfig.target="cnn"``): ``conv3x3 -> ReLU -> maxpool``
+    per channel size, global average pooling, a linear layer.
+
+    No batch norm: the hypernetwork generates every weight; running statistics would be task state outside it.
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int], out_features: int):
+        in_channels, out_features = Int(low=1)("in_channels", in_channels), Int(low=1)("out_features", out_features)
+        self.channels = list(IntTuple(low=1)("channels", channels))
+
+        def build():
+            layers: list[nn.Module] = []
+            for a, b in zip([in_channels, *self.channels[:-1]], self.channels):
+                layers += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(b, out_features))
+
+        super().__init__(build)
+
+
 def build_target(config: HypernetConfig, stream: Stream) -> TargetNetwork:
     """The target network for ``stream``: one output layer of max(head sizes) units, generated per task."""
     c, h, w = stream.image_shape
@@ -118,6 +140,37 @@ def build_hypernet(config: HypernetConfig, target: TargetNetwork, num_tasks: int
         chunk_emb_dim=config.chunk_emb_dim,
         init_std=target.init_std(),
     )
+
+
+def estimate_training_bytes(config: HypernetConfig, target: TargetNetwork, num_tasks: int) -> int:
+    """Roughly the least memory (bytes) :func:`train_hypernet` needs, estimated without allocating.
+
+    The hypernetwork's parameters with their gradients and Adam's two moments (4 copies, see
+    :func:`~cltoolkit.hypernet.estimate_hypernet_bytes`), the stored targets of the old tasks
+    (``T · |Θ_trgt|``), and one generation of every task's weights for the regulariser with the
+    activations kept for the backward pass (chunked: K rows through the trunk per task).
+    """
+    chunk = config.chunk_size
+    params = estimate_hypernet_bytes(
+        target.target_shapes, num_tasks, config.emb_dim, config.hnet_hidden, chunk, config.chunk_emb_dim
+    )
+    rows = -(-target.num_weights // chunk) if chunk else 1
+    width = config.emb_dim + ((config.chunk_emb_dim or config.emb_dim) if chunk else 0) + sum(config.hnet_hidden)
+    per_task = rows * width + (rows * chunk if chunk else target.num_weights)
+    return 4 * params + 4 * num_tasks * target.num_weights + 2 * 4 * num_tasks * per_task
+
+
+def check_training_fits(config: HypernetConfig, target: TargetNetwork, num_tasks: int) -> None:
+    """ConfigError (memory needed vs available) when training these sizes cannot fit; nothing is allocated."""
+    sizes = f"emb_dim={config.emb_dim}, hnet_hidden={config.hnet_hidden}, chunk_size={config.chunk_size}"
+    try:
+        check_fits_in_memory(
+            estimate_training_bytes(config, target, num_tasks), f"training a hypernetwork with {sizes}"
+        )
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc}; use a smaller chunk_size, emb_dim or hnet_hidden (--chunk-size, --emb-dim, --hnet-hidden)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +306,8 @@ def train_hypernet(
         stream = stream.subsample(cfg.max_train, cfg.max_test, seed=seed)
     start = time.perf_counter()
     generator = seed_everything(seed)
-    target = build_target(cfg, stream)
+    target = build_target(cfg, stream)  # on the meta device: no memory yet
+    check_training_fits(cfg, target, stream.num_tasks)
     hnet = build_hypernet(cfg, target, stream.num_tasks).to(device)
     acc = AccuracyMatrix(stream.names)
     snapshots = []

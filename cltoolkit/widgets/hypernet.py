@@ -105,16 +105,17 @@ class EmbeddingLandscape:
         extent: tuple[float, float, float, float] | None = None,
     ):
         if result.hnet.emb_dim != 2:
-            raise ValueError(
+            raise ConfigError(
                 f"the embedding landscape needs 2-D task embeddings (emb_dim=2), got emb_dim={result.hnet.emb_dim}"
             )
         if not result.snapshots:
-            raise ValueError("the result has no snapshots: train with keep_snapshots=True")
+            raise ConfigError("the result has no snapshots: train with keep_snapshots=True")
         if len(stream.tasks) != len(result.task_names):
-            raise ValueError(f"the stream has {len(stream.tasks)} tasks, the result {len(result.task_names)}")
+            raise ConfigError(f"the stream has {len(stream.tasks)} tasks, the result {len(result.task_names)}")
         self.result = result
         self.stream = stream
-        self.resolution = int(resolution)
+        self.resolution = Int(low=1, high=1000)("resolution", resolution)
+        max_examples, margin = Int(low=1)("max_examples", max_examples), Float(low=0)("margin", margin)
         self.task_names = list(result.task_names)
         self.num_tasks = len(self.task_names)
         self._hnets = {}
@@ -128,7 +129,7 @@ class EmbeddingLandscape:
 
     def hnet(self, after: int):
         if not 0 <= after < self.num_tasks:
-            raise ValueError(f"after must be in [0, {self.num_tasks - 1}], got {after}")
+            raise ConfigError(f"after must be in [0, {self.num_tasks - 1}], got {after}")
         if after not in self._hnets:
             self._hnets[after] = self.result.hnet_after(after).cpu().eval()
         return self._hnets[after]
@@ -139,7 +140,7 @@ class EmbeddingLandscape:
 
     def grid(self, after: int, task: int, metric: str = "accuracy"):
         if not 0 <= task < self.num_tasks:
-            raise ValueError(f"task must be in [0, {self.num_tasks - 1}], got {task}")
+            raise ConfigError(f"task must be in [0, {self.num_tasks - 1}], got {task}")
         key = (after, task, metric)
         if key not in self._cache:
             x, y = self._data[task]
