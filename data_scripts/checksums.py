@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Print the published MD5 checksums of the real datasets and check the files on disk against them.
 
-The checksums and URLs live in cltoolkit/data/fetch.py (REGISTRY); this script
-only shows them and recomputes the MD5 of what is present under $CLTK_DATA (or --root).
-Exit status 1 if a present file does not match.
+The checksums and URLs are torchvision's (its dataset classes; see
+cltoolkit/data/fetch.py); this script shows them and recomputes the MD5 of what
+is present under $CLTK_DATA (or --root). Exit status 1 if a present file does
+not match, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from cltoolkit.data import fetch
 
-from cltoolkit.errors import CltkError
+from cltoolkit.errors import CltkError, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python data_scripts/checksums.py",
         description="Check downloaded dataset files against their published MD5 checksums.",
     )
-    parser.add_argument("names", nargs="*", metavar="DATASET", help=f"default: all of {', '.join(fetch.NAMES)}")
+    parser.add_argument("names", nargs="*", metavar="DATASET", help=f"default: all of {', '.join(fetch.REAL_DATASETS)}")
     parser.add_argument("--root", type=Path, default=None, help="folder that holds the datasets (default: $CLTK_DATA)")
     parser.add_argument("--urls", action="store_true", help="also print where each file is downloaded from")
     args = parser.parse_args(argv)
     bad = 0
     try:
-        for name in args.names or fetch.NAMES:
-            spec = fetch.get_spec(name)
+        for name in args.names or fetch.REAL_DATASETS:
+            spec = fetch.spec(name)
             for check in fetch.verify(spec.name, args.root):
                 bad += check.status == "mismatch"
                 got = f" (got {check.actual})" if check.status == "mismatch" else ""
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{'':<14} {'from':<8} {f.name}: {where}")
     except CltkError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, ConfigError) else 1
     if bad:
         print(f"{bad} file(s) do not match: download them again with --force", file=sys.stderr)
     return 1 if bad else 0

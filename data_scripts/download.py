@@ -17,7 +17,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
     from cltoolkit.data import fetch
 
 from cltoolkit.config import data_dir
-from cltoolkit.errors import CltkError
+from cltoolkit.errors import CltkError, ConfigError
 
 EPILOG = """\
 examples:
@@ -32,10 +32,14 @@ complete: just run the command again. Files already in place are skipped
 (--force downloads and extracts them again).
 
 CelebA is hosted on Google Drive: downloading it needs `pip install gdown`;
-if Google Drive refuses (daily quota), download img_align_celeba.zip,
-list_attr_celeba.txt and list_eval_partition.txt by hand from
+if Google Drive refuses (daily quota), download img_align_celeba.zip and the
+five lists (list_attr_celeba.txt, identity_CelebA.txt, list_bbox_celeba.txt,
+list_landmarks_align_celeba.txt, list_eval_partition.txt) by hand from
 https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html into ROOT/celeba/ and run
 `python data_scripts/download.py celeba` to check and extract them.
+
+Exit status: 0 done, 1 a download or check failed, 2 bad input (unknown
+dataset, a root that is a file), 130 interrupted.
 """
 
 
@@ -43,11 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python data_scripts/download.py",
         description="Download, check (MD5) and extract real datasets for cltoolkit. "
-        f"Datasets: {', '.join(fetch.NAMES)}.",
+        f"Datasets: {', '.join(fetch.REAL_DATASETS)}.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("names", nargs="*", metavar="DATASET", help=f"one or more of: {', '.join(fetch.NAMES)}")
+    parser.add_argument("names", nargs="*", metavar="DATASET", help=f"one or more of: {', '.join(fetch.REAL_DATASETS)}")
     parser.add_argument(
         "--root",
         type=Path,
@@ -72,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.names:
             parser.print_usage(sys.stderr)
-            print(f"error: name at least one dataset ({', '.join(fetch.NAMES)}) or use --list", file=sys.stderr)
+            print(f"error: name at least one dataset ({', '.join(fetch.REAL_DATASETS)}) or use --list", file=sys.stderr)
             return 2
-        specs = [fetch.get_spec(n) for n in args.names]  # reject a bad name before downloading anything
+        specs = [fetch.spec(n) for n in args.names]  # reject a bad name (or root) before downloading anything
+        fetch.resolve_root(args.root)
         log = None if args.quiet else print
         for spec in specs:
             st = fetch.download(
@@ -86,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if not args.quiet:
                 print(f"{spec.name}: ready in {st['root']}")
-    except CltkError as exc:
+    except ConfigError as exc:  # bad input, as everywhere else in the kit
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (CltkError, OSError) as exc:  # a download, checksum or disk failure
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 Each ``write_fake_*`` function writes where the real loaders look (torchvision's
 layout under ``root``) and returns the arrays it wrote, so a test can compare
 what the loader returns with what is on disk. Labels cycle through every class.
+:func:`publish_md5s` lets a test get the fakes past the published-MD5 checks;
+:func:`code_running_pickle` is what an attacker would put in a data folder.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import pickle
+import shlex
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -117,14 +122,14 @@ def _cifar_layout(which: int) -> tuple[str, list[str], str, str, str]:
 
 
 def write_fake_cifar(
-    root: str | Path, which: int = 10, n_train: int = 20, n_test: int = 10, seed: int = 0, python2: bool = False
+    root: str | Path, which: int = 10, n_train: int = 20, n_test: int = 10, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Write CIFAR-10 (5 train batches) or CIFAR-100 pickles into ``root/cifar-10-batches-py`` or ``cifar-100-python``.
 
-    Pickles have ``bytes`` keys (``b'data'`` uint8 (n, 3072), ``b'labels'`` or
-    ``b'fine_labels'``); ``python2=True`` writes them byte for byte as Python 2
-    did for the originals (keys are then Python 2 ``str``). Returns ``x_train`` uint8 (n, 3, 32, 32),
-    ``y_train``, ``x_test``, ``y_test`` and ``class_names``.
+    Byte for byte as Python 2 wrote the originals: dicts with ``data`` uint8
+    (n, 3072), ``labels`` or ``fine_labels`` (lists of ints), names as strings.
+    Their MD5s are not the published ones: see :func:`publish_md5s`. Returns
+    ``x_train`` uint8 (n, 3, 32, 32), ``y_train``, ``x_test``, ``y_test`` and ``class_names``.
     """
     rng = np.random.default_rng(seed)
     top, train_files, test_file, label_key, meta_file = _cifar_layout(which)
@@ -138,11 +143,11 @@ def write_fake_cifar(
     }
 
     def dump(path: Path, x: np.ndarray, y: np.ndarray, name: str) -> None:
-        entry = {b"batch_label": name.encode(), b"data": x.reshape(len(x), -1), label_key.encode(): y.tolist()}
+        entry = {"batch_label": name, "data": x.reshape(len(x), -1), label_key: y.tolist()}
         if which == 100:
-            entry[b"coarse_labels"] = (y // 5).tolist()
-        entry[b"filenames"] = [f"img_{i}.png".encode() for i in range(len(x))]
-        path.write_bytes(python2_pickle(entry) if python2 else pickle.dumps(entry, protocol=2))
+            entry["coarse_labels"] = (y // 5).tolist()
+        entry["filenames"] = [f"img_{i}.png" for i in range(len(x))]
+        path.write_bytes(python2_pickle(entry))
 
     splits = np.array_split(np.arange(n_train), len(train_files))
     for fname, idx in zip(train_files, splits):
@@ -150,24 +155,47 @@ def write_fake_cifar(
     dump(folder / test_file, arrays["x_test"], arrays["y_test"], test_file)
     names = [f"class_{i}" for i in range(which)]
     if which == 10:
-        meta = {b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 10000}
+        meta = {"label_names": names, "num_cases_per_batch": 10000, "num_vis": 3072}
     else:
-        meta = {b"fine_label_names": [n.encode() for n in names], b"coarse_label_names": [b"c"] * 20}
-    (folder / meta_file).write_bytes(python2_pickle(meta) if python2 else pickle.dumps(meta, protocol=2))
+        meta = {"fine_label_names": names, "coarse_label_names": ["c"] * 20}
+    (folder / meta_file).write_bytes(python2_pickle(meta))
     arrays["class_names"] = np.array(names)
     return arrays
 
 
 def write_fake_cifar_archive(dest: str | Path, which: int = 10, **kwargs) -> Path:
-    """Build the downloadable ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` in ``dest``; return its path."""
+    """Write the CIFAR batches into ``dest`` and pack them, as published, into ``cifar-10(0)-python.tar.gz``."""
     dest = Path(dest)
-    staging = dest / f".staging-cifar{which}"
-    write_fake_cifar(staging, which=which, **kwargs)
+    write_fake_cifar(dest, which=which, **kwargs)
     top = _cifar_layout(which)[0]
     archive = dest / ("cifar-10-python.tar.gz" if which == 10 else "cifar-100-python.tar.gz")
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(staging / top, arcname=top)
+        tar.add(dest / top, arcname=top)
     return archive
+
+
+class RunsCode:
+    """Pickles to a call of ``func(*args)`` (``__reduce__``): what a crafted pickle in a data folder would do."""
+
+    def __init__(self, func, *args) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def code_running_pickle(marker: str | Path, how: str = "os.system") -> bytes:
+    """A pickle that creates the file ``marker`` when loaded by a plain unpickler (``how``: the global it abuses)."""
+    marker = str(marker)
+    if how == "os.system":
+        payload = RunsCode(os.system, f"touch {shlex.quote(marker)}")
+    elif how == "builtins.exec":
+        payload = RunsCode(exec, f"open({marker!r}, 'w').close()")
+    elif how == "subprocess.call":
+        payload = RunsCode(subprocess.call, ["touch", marker])
+    else:
+        raise ValueError(how)
+    return pickle.dumps({"label_names": payload, "data": payload, "labels": payload}, protocol=2)
 
 
 def write_fake_celeba(
@@ -178,7 +206,7 @@ def write_fake_celeba(
     partitions: list[int] | None = None,
     images: bool = True,
 ) -> dict:
-    """Write CelebA's attribute and partition files and ``n_images`` solid-colour JPEGs under ``root/celeba``.
+    """Write CelebA's five list files and ``n_images`` solid-colour JPEGs under ``root/celeba``.
 
     ``size`` is (height, width) (real: 218x178). Partitions default to the
     pattern 0,0,0,1,2 repeated. ``images=False`` skips ``img_align_celeba/``.
@@ -199,6 +227,13 @@ def write_fake_celeba(
         lines.append(fname + " " + " ".join(f"{2 * int(v) - 1:2d}" for v in row))
     (folder / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
     (folder / "list_eval_partition.txt").write_text("".join(f"{f} {p}\n" for f, p in zip(names, parts)))
+    # the other lists torchvision's CelebA reads (identity, boxes in the original photos, aligned landmarks)
+    (folder / "identity_CelebA.txt").write_text("".join(f"{f} {i % 7 + 1}\n" for i, f in enumerate(names)))
+    rows = "".join(f"{f} {' '.join(str(v) for v in rng.integers(0, 200, 4))}\n" for f in names)
+    (folder / "list_bbox_celeba.txt").write_text(f"{n_images}\nimage_id x_1 y_1 width height\n{rows}")
+    header = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
+    rows = "".join(f"{f} {' '.join(str(v) for v in rng.integers(60, 150, 10))}\n" for f in names)
+    (folder / "list_landmarks_align_celeba.txt").write_text(f"{n_images}\n{header}\n{rows}")
     if images:
         img_dir = folder / "img_align_celeba"
         img_dir.mkdir(exist_ok=True)
@@ -224,3 +259,37 @@ def zip_folder(folder: str | Path, archive: str | Path) -> Path:
             zf.write(path, arcname=str(Path(folder.name) / path.relative_to(folder)))
     archive.write_bytes(buf.getvalue())
     return archive
+
+
+def publish_md5s(monkeypatch, name: str, root: str | Path) -> None:
+    """Make torchvision's tables of published MD5s (which the kit reads) list those of the fake files under ``root``.
+
+    The fakes cannot have the real datasets' checksums, so tests that must get
+    past an MD5 check patch torchvision's class attributes (``MNIST.resources``,
+    ``CIFAR10.train_list`` ..., ``CelebA.file_list``) for the duration of the
+    test. Files that are not under ``root`` keep their published MD5.
+    """
+    from torchvision import datasets as tv
+
+    root = Path(root)
+
+    def md5_of(path: Path, published: str) -> str:
+        return md5sum(path) if path.is_file() else published
+
+    if name in ("mnist", "fashion_mnist"):
+        cls = tv.MNIST if name == "mnist" else tv.FashionMNIST
+        raw = root / cls.__name__ / "raw"
+        monkeypatch.setattr(cls, "resources", [(f, md5_of(raw / f, h)) for f, h in cls.resources])
+    elif name in ("cifar10", "cifar100"):
+        cls = tv.CIFAR10 if name == "cifar10" else tv.CIFAR100
+        folder = root / cls.base_folder
+        monkeypatch.setattr(cls, "tgz_md5", md5_of(root / cls.filename, cls.tgz_md5))
+        monkeypatch.setattr(cls, "train_list", [[f, md5_of(folder / f, h)] for f, h in cls.train_list])
+        monkeypatch.setattr(cls, "test_list", [[f, md5_of(folder / f, h)] for f, h in cls.test_list])
+        meta = dict(cls.meta, md5=md5_of(folder / cls.meta["filename"], cls.meta["md5"]))
+        monkeypatch.setattr(cls, "meta", meta)
+    elif name == "celeba":
+        folder = root / tv.CelebA.base_folder
+        monkeypatch.setattr(tv.CelebA, "file_list", [(i, md5_of(folder / f, h), f) for i, h, f in tv.CelebA.file_list])
+    else:
+        raise ValueError(f"unknown dataset {name!r}")

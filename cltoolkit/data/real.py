@@ -1,58 +1,57 @@
-"""Loaders for the real datasets, reading the files that ``data_scripts/download.py`` puts in place.
+"""Read the real datasets from disk into tensors, through torchvision where it can.
 
-Each loader returns a :class:`~cltoolkit.data.sources.Source` with images as
-float32 ``(N, C, H, W)`` in ``[0, 1]``. Expected layout under ``root``
-(torchvision's layout; see :mod:`cltoolkit.data.fetch`):
+Nothing is downloaded here (``data_scripts/download.py`` does that, see
+:mod:`cltoolkit.data.fetch`). :func:`load_real` returns the fields of a
+:class:`~cltoolkit.data.sources.Source`: images float32 ``(N, C, H, W)`` in
+``[0, 1]``, labels int64 ``(N,)`` (CelebA: ``(N, 40)`` of 0/1).
 
-- ``mnist``: ``MNIST/raw/{train,t10k}-images-idx3-ubyte`` and ``...-labels-idx1-ubyte``
-  (uncompressed IDX files) -> ``(N, 1, 28, 28)``, 10 classes.
-- ``fashion_mnist``: the same names under ``FashionMNIST/raw/``.
-- ``cifar10``: ``cifar-10-batches-py/data_batch_1..5``, ``test_batch``,
-  ``batches.meta`` (python pickles) -> ``(N, 3, 32, 32)``, 10 classes.
-- ``cifar100``: ``cifar-100-python/train``, ``test``, ``meta`` -> ``(N, 3, 32, 32)``,
-  100 fine classes.
-- ``celeba``: ``celeba/list_attr_celeba.txt``, ``celeba/list_eval_partition.txt``
-  and ``celeba/img_align_celeba/*.jpg`` -> ``(N, 3, S, S)`` resized to
-  ``image_size`` (default 64), ``y`` int64 ``(N, 40)`` of 0/1.
+- ``mnist`` / ``fashion_mnist``: ``torchvision.datasets.MNIST`` /
+  ``FashionMNIST`` read the IDX files -> ``(N, 1, 28, 28)``. Own code: each
+  file's header is first checked against its size
+  (:func:`~cltoolkit.data.fetch.idx_problem`), so a damaged file is named in
+  the error instead of failing inside torchvision with a shape message.
+- ``cifar10`` / ``cifar100`` (fine labels): read here -> ``(N, 3, 32, 32)``,
+  because of the rule below; file names and published MD5s are torchvision's
+  (``CIFAR10.train_list`` ...).
+- ``celeba``: ``torchvision.datasets.CelebA`` checks and reads the annotation
+  files and opens the images -> ``(N, 3, S, S)``, resized to ``image_size``;
+  own code: the loop that stacks the resized images into one tensor.
 
-Every loader accepts ``max_images`` (keep the first N images of each split,
-in file order). Missing files raise :class:`~cltoolkit.errors.DatasetNotFoundError`
-naming the command that fetches them; unreadable ones raise
+**Rule: never unpickle bytes that have not been verified.** The CIFAR batches
+are Python pickles, and unpickling runs whatever the file says, so a crafted
+``batches.meta`` in the data folder could run code. torchvision's CIFAR10 checks
+the MD5 and then reads the file a second time with plain ``pickle.load``. Here
+each batch file is read once into memory, its MD5 is compared with the
+published one, and only those same bytes are unpickled, with
+:class:`CifarUnpickler`, which resolves only the three globals a real CIFAR batch
+references and refuses all others, so even a file that got past the MD5 check
+cannot call anything. No other dataset here is a pickle; never add a
+``pickle.load`` (or ``torch.load`` without ``weights_only=True``) on dataset files.
+
+Every loader takes ``max_images`` (the first N images of each split, in file
+order). A missing file raises :class:`~cltoolkit.errors.DatasetNotFoundError`
+naming the command that fetches it; a damaged one
 :class:`~cltoolkit.data.fetch.CorruptDatasetError` naming the file.
 """
 
 from __future__ import annotations
 
-import inspect
+import hashlib
+import io
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import data_dir, progress_enabled
+from ..config import progress_enabled
 from ..errors import ConfigError, DatasetNotFoundError
 from . import fetch
 from .fetch import CorruptDatasetError
-from .sources import Source
 
-__all__ = ["CorruptDatasetError", "load_celeba", "load_cifar", "load_mnist", "load_real_source"]
+__all__ = ["CifarUnpickler", "CorruptDatasetError", "load_real"]
 
-IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
-IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
-FASHION_CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+MAX_PICKLE_BYTES = 256 * 2**20  # CIFAR-100's train batch, the largest file, is about 155 MB
 
 
 def _corrupt(path: Path, problem: str, name: str, root: Path) -> CorruptDatasetError:
@@ -61,332 +60,258 @@ def _corrupt(path: Path, problem: str, name: str, root: Path) -> CorruptDatasetE
     )
 
 
-def _require(name: str, root: Path) -> None:
-    """Raise :class:`DatasetNotFoundError` unless every file the loader reads is under ``root``."""
-    st = fetch.dataset_status(name, root)
+def _require(sp: fetch.Spec, root: Path) -> None:
+    """Raise unless every path the loader reads is in place (and of the right kind: file or folder)."""
+    st = fetch.dataset_status(sp.name, root)
+    if st["wrong_kind"]:
+        wrong = fetch.wrong_kind(root / st["wrong_kind"][0])
+        raise CorruptDatasetError(f"{wrong}; remove it, then run: {st['command']}")
     if st["ready"]:
         return
     missing = st["missing"]
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    msg = f"{st['title']} is not in {root} (missing {shown}). Fetch it with: {st['command']}"
+    msg = f"{sp.title} is not in {root} (missing {shown}). Fetch it with: {st['command']}"
     if st["archives"]:
         msg += " (the archives are already downloaded; it only extracts them)"
-    msg += f". Datasets are read from $CLTK_DATA (now {data_dir()}) unless a root folder is given"
-    if st["manual"]:
+    msg += f". Datasets are read from $CLTK_DATA (now {fetch.default_root()}) unless a root folder is given"
+    if sp.manual:
         msg += (
-            ". CelebA is on Google Drive: the command needs 'pip install gdown', or put img_align_celeba.zip, "
-            f"list_attr_celeba.txt and list_eval_partition.txt from {fetch.REGISTRY['celeba'].homepage} into "
-            f"{root / 'celeba'} and run it to check and extract them"
+            f". CelebA is on Google Drive: the command needs 'pip install gdown', or put "
+            f"{', '.join(f.name for f in sp.files)} from {sp.homepage} into {root / sp.folder} and run it"
         )
     raise DatasetNotFoundError(msg)
 
 
-def _check_max_images(max_images) -> int | None:
-    if max_images is None:
-        return None
-    if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
-        raise ConfigError(f"max_images must be a positive integer or None, got {max_images!r}")
-    return max_images
+def _positive_or_none(value, what: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{what} must be a positive integer or None, got {value!r}")
+    return value
+
+
+def _fields(parts: dict, num_classes: int, class_names: list[str], attribute_names=None) -> dict:
+    (x_train, y_train), (x_test, y_test) = parts["train"], parts["test"]
+    return dict(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=num_classes,
+        class_names=class_names,
+        attribute_names=attribute_names,
+    )
 
 
 # --------------------------------------------------------------------------- MNIST
 
 
-def _idx_dims(path: Path, magic: int, name: str, root: Path) -> tuple[int, ...]:
-    """Check an IDX file's header against its size; return its dimensions."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(4)
-        if len(head) < 4:
-            raise _corrupt(path, f"only {size} bytes, too short for an IDX file", name, root)
-        found = int.from_bytes(head, "big")
-        if found != magic:
-            hint = " (it looks gzip-compressed: it should be the extracted file)" if head[:2] == b"\x1f\x8b" else ""
-            raise _corrupt(path, f"magic number {found}, expected {magic}{hint}", name, root)
-        ndim = magic & 0xFF
-        raw = f.read(4 * ndim)
-    if len(raw) < 4 * ndim:
-        raise _corrupt(path, "the header is cut short", name, root)
-    dims = struct.unpack(f">{ndim}I", raw)
-    expected = 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64))
-    if size < expected:
-        raise _corrupt(
-            path, f"truncated: its header promises {dims[0]} items ({expected} bytes) but it has {size}", name, root
-        )
-    if size > expected:
-        raise _corrupt(path, f"{size - expected} unexpected bytes after the {dims[0]} items", name, root)
-    return dims
-
-
-def load_mnist(root: Path, fashion: bool = False, max_images: int | None = None) -> Source:
-    """MNIST (or Fashion-MNIST) from the raw IDX files, via torchvision: x ``(N, 1, 28, 28)``, y ``(N,)``."""
+def load_mnist(root: Path, fashion: bool = False, max_images: int | None = None) -> dict:
+    """MNIST or Fashion-MNIST through torchvision: x ``(N, 1, 28, 28)``, y ``(N,)`` in 0..9."""
     from torchvision.datasets import MNIST, FashionMNIST
 
-    name = "fashion_mnist" if fashion else "mnist"
-    max_images = _check_max_images(max_images)
-    root = Path(root)
-    _require(name, root)
-    cls = FashionMNIST if fashion else MNIST
-    raw = root / cls.__name__ / "raw"
-    for prefix in ("train", "t10k"):
-        img_dims = _idx_dims(raw / f"{prefix}-images-idx3-ubyte", IDX_IMAGES_MAGIC, name, root)
-        lab_dims = _idx_dims(raw / f"{prefix}-labels-idx1-ubyte", IDX_LABELS_MAGIC, name, root)
-        if img_dims[1:] != (28, 28):
-            raise _corrupt(raw / f"{prefix}-images-idx3-ubyte", f"images are {img_dims[1:]}, not 28x28", name, root)
-        if img_dims[0] != lab_dims[0]:
-            raise _corrupt(
-                raw / f"{prefix}-labels-idx1-ubyte", f"{lab_dims[0]} labels for {img_dims[0]} images", name, root
-            )
+    sp, cls = (fetch.spec("fashion_mnist"), FashionMNIST) if fashion else (fetch.spec("mnist"), MNIST)
+    _require(sp, root)
+    for rel in sp.required:
+        problem = fetch.idx_problem(root / rel)
+        if problem:
+            raise _corrupt(root / rel, f"it {problem}", sp.name, root)
     parts = {}
-    for split, train in (("train", True), ("test", False)):
+    for split in ("train", "test"):
         try:
-            ds = cls(str(root), train=train, download=False)
-        except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
-            raise _corrupt(raw, f"torchvision cannot read it ({exc})", name, root) from None
-        x, y = ds.data[:max_images], ds.targets[:max_images].long()
-        if len(y) and int(y.max()) > 9:
-            raise _corrupt(raw, f"{split} labels go up to {int(y.max())}, expected 0..9", name, root)
-        parts[split] = (x.unsqueeze(1).float().div_(255.0), y)
-    return Source(
-        name=name,
-        x_train=parts["train"][0],
-        y_train=parts["train"][1],
-        x_test=parts["test"][0],
-        y_test=parts["test"][1],
-        num_classes=10,
-        class_names=list(FASHION_CLASSES) if fashion else [str(i) for i in range(10)],
-    )
+            ds = cls(str(root), train=split == "train", download=False)
+        except Exception as exc:  # torchvision's IDX reader raises RuntimeError, ValueError, AssertionError ...
+            raise _corrupt(root / sp.folder, f"torchvision cannot read it ({exc})", sp.name, root) from None
+        x, y = ds.data, ds.targets
+        if tuple(x.shape[1:]) != (28, 28) or len(x) != len(y) or (len(y) and not 0 <= y.min() <= y.max() <= 9):
+            found = f"images {tuple(x.shape)} and {len(y)} labels"
+            expected = "(N, 28, 28) and N labels in 0..9"
+            raise _corrupt(root / sp.folder, f"its {split} files hold {found}; expected {expected}", sp.name, root)
+        parts[split] = (x[:max_images].unsqueeze(1).float().div_(255.0), y[:max_images].long())
+    names = list(cls.classes) if fashion else [str(i) for i in range(10)]
+    return _fields(parts, 10, names)
 
 
 # --------------------------------------------------------------------------- CIFAR
 
 
-def _text(value) -> str:
-    return value.decode("latin1") if isinstance(value, bytes) else str(value)
+_NDARRAY = object()  # what numpy.ndarray resolves to: a token only _reconstruct accepts, not callable
 
 
-def _unpickle(path: Path, name: str, root: Path) -> dict:
-    """Load a CIFAR python pickle (written by Python 2) into a dict with ``str`` keys."""
+def _reconstruct(cls, shape, typecode) -> np.ndarray:
+    """``numpy.core.multiarray._reconstruct`` for plain ndarrays: an empty array that the pickle then fills."""
+    if cls is not _NDARRAY or tuple(shape) != (0,):
+        raise pickle.UnpicklingError("numpy array reconstruction with unexpected arguments")
+    return np.ndarray((0,), np.uint8)
+
+
+def _dtype(spec, align=False, copy=True) -> np.dtype:
+    """``numpy.dtype`` for uint8 only (a fresh copy: the pickle calls its ``__setstate__``)."""
+    if spec != "u1":
+        raise pickle.UnpicklingError(f"only uint8 arrays belong in a CIFAR file, not dtype {spec!r}")
+    return np.dtype("u1", bool(align), True)
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR batch and nothing else.
+
+    A real batch (pickled by Python 2 with numpy) is a dict of strings, ints,
+    lists and one uint8 array; the only globals it references are the three
+    that rebuild that array: ``numpy.core.multiarray._reconstruct``,
+    ``numpy.ndarray`` and ``numpy.dtype``. Those resolve to the narrow
+    stand-ins above; any other global (``os.system``, ``builtins.eval``, ...)
+    raises :class:`pickle.UnpicklingError` before anything is called.
+    Use with ``encoding="latin1"`` (Python 2 strings, byte-exact).
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _dtype,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.ALLOWED[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR file") from None
+
+
+def _read_cifar_pickle(path: Path, md5: str, name: str, root: Path) -> dict:
+    """Read ``path`` once, check the bytes' MD5 against the published ``md5``, then unpickle those bytes."""
+    size = path.stat().st_size
+    if size > MAX_PICKLE_BYTES:
+        raise _corrupt(path, f"{size} bytes, more than any CIFAR file; it was not unpickled", name, root)
+    data = path.read_bytes()
+    actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if actual != md5:
+        raise _corrupt(path, f"its md5 {actual} is not the published {md5}, so it was not unpickled", name, root)
     try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")  # latin1 keeps Python 2 numpy buffers byte-exact
-    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ... all mean a bad file
-        raise _corrupt(path, f"not a readable pickle ({type(exc).__name__}: {exc})", name, root) from None
+        obj = CifarUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except Exception as exc:  # UnpicklingError (refused global), EOFError, ValueError ... all mean a bad file
+        raise _corrupt(path, f"not a CIFAR pickle ({type(exc).__name__}: {exc})", name, root) from None
     if not isinstance(obj, dict):
         raise _corrupt(path, f"expected a dict, found {type(obj).__name__}", name, root)
-    return {_text(k): v for k, v in obj.items()}
+    return obj
 
 
-def load_cifar(root: Path, which: int = 10, max_images: int | None = None) -> Source:
-    """CIFAR-10 or CIFAR-100 (fine labels) from the python pickle batches: x ``(N, 3, 32, 32)``, y ``(N,)``."""
-    if which not in (10, 100):
-        raise ConfigError(f"CIFAR comes as 10 or 100 classes, got {which!r}")
-    max_images = _check_max_images(max_images)
-    name = f"cifar{which}"
-    root = Path(root)
-    _require(name, root)
-    if which == 10:
-        folder = root / "cifar-10-batches-py"
-        files = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-        meta_file, label_key, names_key = "batches.meta", "labels", "label_names"
-    else:
-        folder = root / "cifar-100-python"
-        files = {"train": ["train"], "test": ["test"]}
-        meta_file, label_key, names_key = "meta", "fine_labels", "fine_label_names"
-    meta = _unpickle(folder / meta_file, name, root)
-    if names_key not in meta or len(meta[names_key]) != which:
-        raise _corrupt(folder / meta_file, f"no list of {which} {names_key!r}", name, root)
-    class_names = [_text(n) for n in meta[names_key]]
+def load_cifar(root: Path, which: int = 10, max_images: int | None = None) -> dict:
+    """CIFAR-10 or CIFAR-100 (fine labels): x ``(N, 3, 32, 32)``, y ``(N,)``; see the rule in the module docstring."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    sp, cls = (fetch.spec("cifar10"), CIFAR10) if which == 10 else (fetch.spec("cifar100"), CIFAR100)
+    _require(sp, root)
+    folder = root / cls.base_folder
+
+    def read(fname: str) -> dict:
+        return _read_cifar_pickle(folder / fname, sp.md5[f"{cls.base_folder}/{fname}"], sp.name, root)
+
+    meta_file, names_key = cls.meta["filename"], cls.meta["key"]
+    names = read(meta_file).get(names_key)
+    if not isinstance(names, list) or len(names) != which:
+        raise _corrupt(folder / meta_file, f"no list of {which} {names_key!r}", sp.name, root)
+    label_key = "labels" if which == 10 else "fine_labels"
     parts = {}
-    for split, batch_files in files.items():
+    for split, files in (("train", cls.train_list), ("test", cls.test_list)):
         xs, ys = [], []
-        for fname in batch_files:
-            path = folder / fname
-            batch = _unpickle(path, name, root)
-            if "data" not in batch or label_key not in batch:
-                raise _corrupt(path, f"no 'data' / {label_key!r} entries (keys: {sorted(batch)})", name, root)
-            data = np.asarray(batch["data"])
-            labels = np.asarray(batch[label_key], dtype=np.int64)
-            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise _corrupt(path, f"data is {data.dtype} {data.shape}, expected uint8 (N, 3072)", name, root)
-            if labels.shape != (len(data),) or (len(labels) and (labels.min() < 0 or labels.max() >= which)):
-                raise _corrupt(path, f"labels do not match the {len(data)} images / {which} classes", name, root)
+        for fname, _ in files:
+            batch = read(fname)
+            data, labels = batch.get("data"), batch.get(label_key)
+            if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+                found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+                raise _corrupt(folder / fname, f"its data is {found}, expected uint8 (N, 3072)", sp.name, root)
+            if not isinstance(labels, list) or len(labels) != len(data) or not all(type(v) is int for v in labels):
+                raise _corrupt(folder / fname, f"its {label_key!r} is not a list of {len(data)} ints", sp.name, root)
+            labels = np.asarray(labels, dtype=np.int64)
+            if len(labels) and (labels.min() < 0 or labels.max() >= which):
+                raise _corrupt(folder / fname, f"labels outside 0..{which - 1}", sp.name, root)
             xs.append(data)
             ys.append(labels)
-        data = np.concatenate(xs)[:max_images]
-        labels = np.concatenate(ys)[:max_images]
-        # Each row is 1024 red, 1024 green, 1024 blue values, each a row-major 32x32 plane.
-        x = torch.from_numpy(data.reshape(-1, 3, 32, 32)).float().div_(255.0)
-        parts[split] = (x, torch.from_numpy(labels))
-    return Source(
-        name=name,
-        x_train=parts["train"][0],
-        y_train=parts["train"][1],
-        x_test=parts["test"][0],
-        y_test=parts["test"][1],
-        num_classes=which,
-        class_names=class_names,
-    )
+        data, labels = np.concatenate(xs)[:max_images], np.concatenate(ys)[:max_images]
+        # each row: 1024 red, 1024 green, 1024 blue values, each a row-major 32x32 plane
+        parts[split] = (torch.from_numpy(data.reshape(-1, 3, 32, 32)).float().div_(255.0), torch.from_numpy(labels))
+    return _fields(parts, which, [str(n) for n in names])
 
 
 # --------------------------------------------------------------------------- CelebA
 
 
-def _read_celeba_attributes(path: Path, root: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    """``list_attr_celeba.txt``: count, 40 names, then ``filename v1 .. v40`` with -1/1 values."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, str(exc), "celeba", root) from None
-    if len(lines) < 2 or not lines[0].strip().isdigit():
-        raise _corrupt(path, "the first line should be the number of images", "celeba", root)
-    count = int(lines[0])
-    names = lines[1].split()
-    rows = [line.split() for line in lines[2:] if line.strip()]
-    if len(rows) != count:
-        raise _corrupt(path, f"its first line says {count} images but it lists {len(rows)}", "celeba", root)
-    attrs = {}
-    for i, row in enumerate(rows):
-        if len(row) != len(names) + 1:
-            raise _corrupt(path, f"line {i + 3} has {len(row) - 1} values for {len(names)} attributes", "celeba", root)
-        try:
-            values = np.array([int(v) for v in row[1:]], dtype=np.int64)
-        except ValueError:
-            raise _corrupt(path, f"line {i + 3} has a value that is not -1 or 1", "celeba", root) from None
-        if not np.isin(values, (-1, 1)).all():
-            raise _corrupt(path, f"line {i + 3} has a value that is not -1 or 1", "celeba", root)
-        attrs[row[0]] = (values + 1) // 2
-    return names, attrs
-
-
-def _read_celeba_partition(path: Path, root: Path) -> list[tuple[str, int]]:
-    """``list_eval_partition.txt``: ``filename 0|1|2`` (train, validation, test)."""
-    out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, str(exc), "celeba", root) from None
-    for i, line in enumerate(lines):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-            raise _corrupt(path, f"line {i + 1} should be 'filename 0|1|2', got {line!r}", "celeba", root)
-        out.append((parts[0], int(parts[1])))
-    return out
-
-
 def _image_size(image_size) -> tuple[int, int]:
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        size = (image_size, image_size)
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        size = tuple(image_size)
-    else:
-        size = None
-    if size is None or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size):
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size)
+    ):
         raise ConfigError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    return size
-
-
-def _load_celeba_images(folder: Path, files: list[str], size: tuple[int, int], root: Path, desc: str, progress: bool):
-    from PIL import Image, UnidentifiedImageError
-    from tqdm.auto import tqdm
-
-    h, w = size
-    out = np.empty((len(files), h, w, 3), dtype=np.uint8)
-    for i, fname in enumerate(tqdm(files, desc=desc, disable=not progress, leave=False)):
-        path = folder / fname
-        if not path.is_file():
-            raise _corrupt(folder, f"{fname} is listed but not there (incomplete extraction?)", "celeba", root)
-        try:
-            with Image.open(path) as img:
-                img.draft("RGB", (w, h))  # JPEG: decode at a reduced scale that is still >= the target size
-                out[i] = np.asarray(img.convert("RGB").resize((w, h), Image.BILINEAR))
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise _corrupt(path, f"not a readable image ({exc})", "celeba", root) from None
-    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    return tuple(size)
 
 
 def load_celeba(
     root: Path, image_size: int | tuple[int, int] = 64, max_images: int | None = None, progress: bool | None = None
-) -> Source:
-    """CelebA aligned faces with their 40 binary attributes.
+) -> dict:
+    """CelebA aligned faces and their 40 binary attributes, through torchvision.
 
-    Train is the official partition 0 (162,770 images) and test partition 2
-    (19,962); the validation partition 1 is not used. Images (178x218) are
-    resized to ``image_size`` (default 64x64, as for Maximum Roaming; no crop,
-    so faces are squeezed horizontally a little). x: float32 ``(N, 3, H, W)``;
-    y: int64 ``(N, 40)`` of 0/1 in the file's attribute order; ``num_classes`` is
-    40 (one sigmoid output per attribute). All images at 64x64 take about 8 GB
-    as float32: pass ``max_images`` (per split) to load fewer.
+    Train is the official partition 0 (162,770 images), test partition 2
+    (19,962); validation is not used. Images (178x218) are resized to
+    ``image_size`` (default 64x64, as for Maximum Roaming; no crop). x: float32
+    ``(N, 3, H, W)``; y: int64 ``(N, 40)`` of 0/1 in the file's attribute
+    order; ``num_classes`` 40. All of it at 64x64 is about 8 GB as float32:
+    ``max_images`` (per split) loads fewer.
     """
-    size = _image_size(image_size)
-    max_images = _check_max_images(max_images)
-    root = Path(root)
-    _require("celeba", root)
-    folder = root / "celeba"
-    names, attrs = _read_celeba_attributes(folder / "list_attr_celeba.txt", root)
-    partition = _read_celeba_partition(folder / "list_eval_partition.txt", root)
-    if progress is None:
-        progress = progress_enabled()
-    parts = {}
-    for split, code in (("train", 0), ("test", 2)):
-        files = [f for f, p in partition if p == code][:max_images]
-        unknown = [f for f in files if f not in attrs]
-        if unknown:
-            raise _corrupt(
-                folder / "list_attr_celeba.txt",
-                f"no attributes for {unknown[0]} (listed in the partition)",
-                "celeba",
-                root,
-            )
-        x = _load_celeba_images(folder / "img_align_celeba", files, size, root, f"CelebA {split}", progress)
-        y = (
-            torch.from_numpy(np.stack([attrs[f] for f in files]))
-            if files
-            else torch.zeros(0, len(names), dtype=torch.int64)
-        )
-        parts[split] = (x, y)
-    return Source(
-        name="celeba",
-        x_train=parts["train"][0],
-        y_train=parts["train"][1],
-        x_test=parts["test"][0],
-        y_test=parts["test"][1],
-        num_classes=len(names),
-        class_names=[],
-        attribute_names=names,
-    )
+    from PIL import Image
+    from torchvision.datasets import CelebA
+    from tqdm.auto import tqdm
+
+    h, w = _image_size(image_size)
+    sp = fetch.spec("celeba")
+    _require(sp, root)
+    problems = fetch.extracted_problems(sp, root)[0]  # named here; torchvision would only say "corrupted"
+    if problems:
+        command = fetch.download_command("celeba", root)
+        raise CorruptDatasetError(f"CelebA in {root} is damaged: {problems[0]}; fetch it again with: {command} --force")
+
+    def to_array(img) -> np.ndarray:
+        with img:
+            img.draft("RGB", (w, h))  # JPEG: decode at a reduced scale still >= the target size
+            return np.asarray(img.convert("RGB").resize((w, h), Image.BILINEAR))
+
+    parts, progress = {}, progress_enabled() if progress is None else progress
+    for split in ("train", "test"):
+        try:
+            ds = CelebA(str(root), split=split, target_type="attr", transform=to_array)
+        except Exception as exc:  # RuntimeError, ValueError, IndexError, TypeError from its text-file parser
+            raise _corrupt(root / sp.folder, f"torchvision cannot read its lists ({exc})", "celeba", root) from None
+        n = len(ds) if max_images is None else min(len(ds), max_images)
+        x = np.empty((n, h, w, 3), dtype=np.uint8)
+        for i in tqdm(range(n), desc=f"CelebA {split}", disable=not progress, leave=False):
+            try:
+                x[i] = ds[i][0]
+            except Exception as exc:  # FileNotFoundError, PIL.UnidentifiedImageError, truncated JPEG ...
+                path = root / sp.folder / "img_align_celeba" / ds.filename[i]
+                raise _corrupt(path, f"not a readable image ({type(exc).__name__}: {exc})", "celeba", root) from None
+        parts[split] = (torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0).contiguous(), ds.attr[:n].long())
+    names = [a for a in ds.attr_names if a]  # the header line ends with a space: drop the empty name
+    return _fields(parts, len(names), [], names)
 
 
 # --------------------------------------------------------------------------- dispatch
 
-_LOADERS = {
-    "mnist": lambda root, **kw: load_mnist(root, fashion=False, **kw),
-    "fashion_mnist": lambda root, **kw: load_mnist(root, fashion=True, **kw),
-    "cifar10": lambda root, **kw: load_cifar(root, which=10, **kw),
-    "cifar100": lambda root, **kw: load_cifar(root, which=100, **kw),
-    "celeba": lambda root, **kw: load_celeba(root, **kw),
-}
-_OPTIONS = {
-    "mnist": ("max_images",),
-    "fashion_mnist": ("max_images",),
-    "cifar10": ("max_images",),
-    "cifar100": ("max_images",),
-    "celeba": tuple(p for p in inspect.signature(load_celeba).parameters if p != "root"),
-}
+_OPTIONS = {"celeba": ("max_images", "image_size", "progress")}
 
 
-def load_real_source(name: str, root: Path, **kwargs) -> Source:
-    """Load real dataset ``name`` (mnist, fashion_mnist, cifar10, cifar100, celeba) from ``root``.
+def load_real(name: str, root: str | Path | None = None, **options) -> dict:
+    """The :class:`~cltoolkit.data.sources.Source` fields of real dataset ``name``, read from ``root``.
 
-    Options: ``max_images`` (all datasets); ``image_size`` and ``progress`` (celeba).
-    Nothing is downloaded: a missing dataset raises :class:`DatasetNotFoundError`.
+    ``root``: default ``$CLTK_DATA``. Options: ``max_images`` (all datasets);
+    ``image_size`` and ``progress`` (celeba). Nothing is downloaded.
     """
-    key = str(name).strip().lower().replace("-", "_")
-    if key not in _LOADERS:
-        raise ConfigError(f"unknown real dataset {name!r}; choose one of: {', '.join(_LOADERS)}")
-    unknown = sorted(set(kwargs) - set(_OPTIONS[key]))
+    sp, root = fetch.spec(name), fetch.resolve_root(root)
+    allowed = _OPTIONS.get(sp.name, ("max_images",))
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ConfigError(f"{key} does not take {', '.join(unknown)}; options: {', '.join(_OPTIONS[key])}")
-    return _LOADERS[key](Path(root).expanduser(), **kwargs)
+        raise ConfigError(f"{sp.name} does not take {', '.join(unknown)}; options: {', '.join(allowed)}")
+    max_images = _positive_or_none(options.pop("max_images", None), "max_images")
+    if sp.name in ("mnist", "fashion_mnist"):
+        return load_mnist(root, fashion=sp.name == "fashion_mnist", max_images=max_images)
+    if sp.name in ("cifar10", "cifar100"):
+        return load_cifar(root, which=10 if sp.name == "cifar10" else 100, max_images=max_images)
+    return load_celeba(root, max_images=max_images, **options)

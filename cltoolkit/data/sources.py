@@ -2,7 +2,9 @@
 
 A :class:`Source` is a dataset already split into train and test, with images
 as a float tensor ``(N, C, H, W)`` in ``[0, 1]``. Stream builders
-(:mod:`cltoolkit.data.streams`) turn a source into a sequence of tasks.
+(:mod:`cltoolkit.data.streams`) turn a source into a sequence of tasks. The
+real datasets are read by :mod:`cltoolkit.data.real` (which knows nothing of
+this module: imports go sources -> real -> fetch).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import data_dir
 from ..errors import ConfigError
+from .fetch import REAL_DATASETS
+from .real import load_real
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "celeba")
+DATASETS = ("digits", *REAL_DATASETS)
 
 
 @dataclass
@@ -88,13 +91,11 @@ def load_source(name: str, root: str | Path | None = None, **kwargs) -> Source:
     Real datasets are read from ``root`` (default: ``$CLTK_DATA``); if they are
     missing, :class:`~cltoolkit.errors.DatasetNotFoundError` names the
     ``data_scripts`` command that downloads them. Nothing is downloaded here.
+    Options (``**kwargs``): see :func:`~cltoolkit.data.real.load_real`.
     """
     key = str(name).strip().lower().replace("-", "_")
     if key not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if key == "digits":
         return load_digits(**kwargs)
-    from . import real
-
-    root = Path(root) if root is not None else data_dir()
-    return real.load_real_source(key, root, **kwargs)
+    return Source(name=key, **load_real(key, root, **kwargs))
