@@ -129,3 +129,25 @@ def test_digit_attributes(digits):
     rates = a.y_train.mean(0)
     assert ((rates > 0.1) & (rates < 0.9)).all()
     assert a.task_targets(a.y_test, 0).shape[1] == len(a.groups[0])
+
+
+def test_data_imports_point_one_way():
+    """sources -> real -> fetch: the real-dataset modules never import sources (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    import cltoolkit.data
+
+    folder = Path(cltoolkit.data.__file__).parent
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names |= {node.module} if node.module else {alias.name for alias in node.names}
+        return names
+
+    assert "real" in imported("sources") and "fetch" in imported("real")
+    assert not {"sources", "streams", "attributes"} & (imported("real") | imported("fetch"))
+    assert not {"real", "sources", "streams", "attributes"} & imported("fetch")
