@@ -178,7 +178,7 @@ def check_fits_in_memory(needed: int, what: str, per_unit: int | None = None, un
     if needed <= available // 2:
         return
     message = f"{what} needs about {needed / 2**30:.1f} GiB of memory, "
-    message += f"but only {available / 2**30:.1f} GiB is available"
+    message += f"more than half of the {available / 2**30:.1f} GiB available"
     if per_unit:
         message += f"; at most {max(0, available // 2 // per_unit):,} {unit} fit"
     raise ConfigError(message)

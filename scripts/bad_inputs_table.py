@@ -65,7 +65,8 @@ def run(argv: list[str], env: dict[str, str], tmp: Path, afile: Path) -> str:
     line = err.getvalue().strip().splitlines()[0] if err.getvalue().strip() else "(nothing)"
     line = line.replace(str(afile), "FILE").replace(str(tmp), "TMP")
     # what is free depends on the machine: show the shape of the message, not this machine's numbers
-    return re.sub(r"only [\d.]+ GiB is available; at most [\d,]+", "only M GiB is available; at most N", line)
+    line = re.sub(r"half of the [\d.]+ GiB available; at most [\d,]+", "half of the M GiB available; at most N", line)
+    return re.sub(r"half of the [\d.]+ GiB available", "half of the M GiB available", line)
 
 
 def render() -> str:

@@ -51,6 +51,9 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["run", "hypernet", "--chunk-size", "0"], {}, "--chunk-size: expected a positive integer"),
     (["run", "hypernet", "--emb-dim", "-2"], {}, "--emb-dim: expected a positive integer"),
     (["run", "hypernet", "--hnet-hidden", "10,-1"], {}, "--hnet-hidden: expected comma-separated positive integers"),
+    (["run", "hypernet", "--chunk-size", "1000000000"], {}, "GiB of memory, more than half of the"),
+    (["run", "hypernet", "--emb-dim", "100000000"], {}, "GiB of memory, more than half of the"),
+    (["run", "hypernet", "--hnet-hidden", "100000,100000"], {}, "GiB of memory, more than half of the"),
     # where results go
     (["run", "finetune", "--json", ""], {}, "the --json file name is empty"),
     (["run", "finetune", "--json", "{tmp}"], {}, "is a directory"),

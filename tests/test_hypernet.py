@@ -202,7 +202,9 @@ def test_absurd_sizes_are_refused_before_allocating(kwargs, monkeypatch):
     args.update(kwargs)
     needed = estimate_hypernet_bytes(**args)  # counted, not allocated
     assert needed > 4 * 2**30
-    with pytest.raises(ConfigError, match=r"needs about [\d.]+ GiB of memory, but only 8\.0 GiB is available; use a"):
+    with pytest.raises(
+        ConfigError, match=r"needs about [\d.]+ GiB of memory, more than half of the 8\.0 GiB available; use a"
+    ):
         HyperNetwork(**args)
 
 
@@ -300,8 +302,8 @@ def test_cli_refuses_hypernetworks_that_cannot_fit(flags, monkeypatch):
     monkeypatch.setattr(cltoolkit.config, "available_memory", lambda: 16 * 2**30)
     with pytest.raises(
         ConfigError,
-        match=r"training a hypernetwork with .* needs about [\d.]+ GiB of memory, but only "
-        r"16\.0 GiB is available; use a smaller chunk_size, emb_dim or hnet_hidden",
+        match=r"training a hypernetwork with .* needs about [\d.]+ GiB of memory, more than half of the "
+        r"16\.0 GiB available; use a smaller chunk_size, emb_dim or hnet_hidden",
     ):
         run_from_args(_args(**flags))
 
