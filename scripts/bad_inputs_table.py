@@ -53,7 +53,7 @@ def run(argv: list[str], env: dict[str, str], tmp: Path, afile: Path) -> str:
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             try:
-                cli.main([fill(a) for a in argv] + ["--quiet"])
+                cli.main([fill(a) for a in argv] + ["--quiet"] * (argv[0] == "run"))
             except SystemExit:
                 pass
     finally:

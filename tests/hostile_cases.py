@@ -60,6 +60,9 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["run", "finetune", "--json", "/dev/null"], {}, "not a regular file"),
     (["run", "finetune", "--json", "{tmp}/no/such/dir/r.json"], {}, "does not exist"),
     (["run", "finetune", "--json", "{file}/r.json"], {}, "is not a directory"),
+    (["run", "finetune", "--dataset", "mnist", "--data-root", "{file}"], {}, "is a file"),
+    (["data", "check", "--root", "{file}"], {}, "is a file"),
+    (["data", "list", "--root", "{file}/x"], {}, "which is a file"),
     # environment
     (["run", "finetune"], {"CLTK_PROGRESS": "maybe"}, "unknown CLTK_PROGRESS 'maybe'"),
     (["run", "finetune"], {"CLTK_CACHE": "{file}"}, "CLTK_CACHE is"),

@@ -33,9 +33,9 @@ from cltoolkit.roaming import (
 
 @st.composite
 def layouts(draw):
-    """(S, T, p, seed) with a feasible partition: T <= S and T * ceil(p S) >= S."""
+    """(S, T, p, seed) with a feasible partition: T * ceil(p S) >= S; T > S too (then any p > 0 works)."""
     num_units = draw(st.integers(1, 64))
-    num_tasks = draw(st.integers(1, min(num_units, 10)))
+    num_tasks = draw(st.one_of(st.integers(1, min(num_units, 10)), st.integers(num_units + 1, num_units + 12)))
     smallest = math.ceil(num_units / num_tasks) / num_units
     p = draw(st.floats(smallest, 1.0, allow_nan=False))
     seed = draw(st.integers(0, 2**31 - 1))
@@ -128,9 +128,9 @@ def test_mask_is_read_only():
     [
         ((10, 2, 1.5), r"sharing_ratio must be in \[0, 1\]"),
         ((10, 2, -0.1), r"sharing_ratio must be in \[0, 1\]"),
-        ((10, 2, 0.0), "use p > 0"),
+        ((10, 2, 0.0), "too small to cover all 10 units with 2 tasks .*use p >= 0.5"),
         ((10, 2, 0.3), "too small to cover"),
-        ((3, 5, 1.0), "5 tasks need at least 5 units"),
+        ((3, 5, 0.0), "too small to cover all 3 units with 5 tasks .*use p >= 0.3333"),
         ((0, 2, 0.5), "num_units must be >= 1, got 0"),
     ],
 )
@@ -182,7 +182,7 @@ def test_hostile_api_input_is_refused_naming_the_value(call, words):
 
 def test_hostile_calls_on_a_built_partition_and_network():
     part = RoamingPartition(8, 2, 0.5, selection="cosine")
-    with pytest.raises(ConfigError, match="expected filters .* S = 8, got \\(7, 3\\)"):
+    with pytest.raises(ConfigError, match="need filters .* S = 8, got \\(7, 3\\)"):
         part.step(torch.randn(7, 3))
     with pytest.raises(ConfigError, match="update step c .* must be <= 0, got 3"):
         part.visited_at(3)
@@ -203,6 +203,18 @@ def test_bad_selection_and_missing_filters():
         RoamingPartition(8, 2, 0.5, selection="greedy")
     with pytest.raises(ConfigError, match="needs the layer's filters"):
         RoamingPartition(8, 2, 0.5, selection="cosine").step()
+
+
+def test_more_tasks_than_units_start_like_the_authors_eye():
+    """T > S: the first S tasks get one unit each from the cover, the others only random units (eye(T, S))."""
+    part = RoamingPartition(3, 7, 0.34, seed=0)  # ceil(0.34 * 3) = 2 units per task
+    assert part.mask.shape == (3, 7) and (part.mask.sum(0) == 2).all() and part.mask.any(1).all()
+    while part.step():
+        assert (part.mask.sum(0) == 2).all()
+    assert part.steps == 1 and part.visited.all()
+    net = RoamingCNN(1, (2, 4), [1] * 6)  # 6 tasks on a 2-filter layer
+    parts = NetworkPartitions(net, 0.5, seed=0)
+    assert parts.layers["conv1"].mask.shape == (2, 6) and net(torch.randn(2, 1, 8, 8), 5).shape == (2, 1)
 
 
 def test_units_per_task_is_robust_to_float_rounding():
@@ -263,6 +275,49 @@ def test_masked_cnn_uses_only_the_tasks_channels():
     assert torch.equal(net.masked_layers["conv1"].mask, expected)
 
 
+def test_bytes_per_task_counts_head_per_task_bn_statistics_and_mask_bits():
+    net = RoamingCNN(1, (16, 32), [2, 2, 2, 3])  # the digits network at default scale
+    parts = NetworkPartitions(net, 0.5, seed=0)
+    head = 4 * (32 * 3 + 3)  # the largest head, float32
+    masks = math.ceil((16 + 32) / 8)  # one column of each partition, one bit per filter
+    bn_stats = 4 * 2 * (16 + 32)  # running mean and variance of every per-task BN, float32
+    assert head + masks == 402 and bn_stats == 384
+    assert parts.bytes_per_task() == 402 + 384
+    # the per-task statistics are real storage: a new task gets its own slot of them
+    assert net.masked_layers["conv2"].bn.running_mean.shape == (4 + 1, 32)
+
+
+def test_cosine_abs_treats_a_negated_filter_as_redundant():
+    filters = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.3, 0.3, 0.9]])
+    active, visited = np.array([True, True, False, False]), np.array([True, True, False, False])
+    plain, absolute = filter_similarity(filters), filter_similarity(filters, absolute=True)
+    assert plain[0, 2] == pytest.approx(-1.0) and absolute[0, 2] == pytest.approx(1.0)
+    assert cosine_choice(plain, active, visited)[0] == 2, "cos: -f0 looks most novel"
+    assert cosine_choice(absolute, active, visited)[0] == 3, "|cos|: -f0 duplicates f0, so filter 3 is chosen"
+    part = RoamingPartition(4, 2, 0.5, seed=0, selection="cosine_abs")
+    while part.step(filters):
+        assert (part.mask.sum(0) == 2).all()
+    assert part.done and part.steps == 2
+
+
+@pytest.mark.parametrize("per_task, steps", [(False, 1), (True, 4)])
+def test_one_adam_step_per_task_or_one_on_the_sum(per_task, steps):
+    torch.manual_seed(0)
+    net = RoamingCNN(1, (4, 8), [2, 2, 2, 3])
+    NetworkPartitions(net, 0.5, seed=0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = torch.randn(6, 1, 8, 8), torch.randint(0, 2, (6, 9)).float()
+    groups = [[0, 1], [2, 3], [4, 5], [6, 7, 8]]
+    expected, _ = roaming.multitask_loss(net, x, y, groups)
+    loss = experiment.multitask_step(net, opt, x, y, groups, per_task)
+    assert opt.state[net.masked_layers["conv1"].conv.weight]["step"] == steps
+    assert opt.state[net.heads[3].weight]["step"] == 1, "a head is stepped once, by its own task"
+    if per_task:  # task t's loss is taken after the steps of tasks before it
+        assert loss != pytest.approx(expected.item(), abs=1e-9)
+    else:
+        assert loss == pytest.approx(expected.item())
+
+
 def test_full_sharing_one_pass_equals_per_task_passes():
     torch.manual_seed(0)
     net = RoamingCNN(1, (8, 16), [2, 3]).eval()
@@ -273,13 +328,30 @@ def test_full_sharing_one_pass_equals_per_task_passes():
         assert torch.allclose(shared[t], net(x, t), atol=1e-6)
 
 
-def test_resnet18_masks_every_block_conv():
+def test_resnet18_masks_every_conv_including_the_shortcuts():
     net = RoamingResNet18(3, [2, 1, 4])
-    assert len(net.masked_layers) == 1 + 16
+    shortcuts = [name for name in net.masked_layers if name.endswith("shortcut")]
+    assert shortcuts == ["layer2.0.shortcut", "layer3.0.shortcut", "layer4.0.shortcut"]
+    assert len(net.masked_layers) == 1 + 16 + 3
     parts = NetworkPartitions(net, 0.8, seed=0)
-    assert parts.layers["layer4.1.conv2"].num_units == 512
+    assert parts.layers["layer4.1.conv2"].num_units == 512 and parts.layers["layer3.0.shortcut"].num_units == 256
+    assert net.masked_layers["layer2.0.shortcut"].conv.kernel_size == (1, 1)
     out = net(torch.randn(2, 3, 16, 16), 2)
     assert out.shape == (2, 4)
+
+
+def test_masked_shortcut_filters_a_task_does_not_use_do_not_reach_it():
+    torch.manual_seed(0)
+    net = RoamingResNet18(3, [2, 3], widths=(4, 8)).eval()
+    parts = NetworkPartitions(net, 0.5, seed=1)
+    shortcut = net.masked_layers["layer2.0.shortcut"]
+    x = torch.randn(2, 3, 8, 8)
+    before = [net(x, t) for t in range(2)]
+    unused = np.flatnonzero(~parts.layers["layer2.0.shortcut"].mask[:, 0])
+    with torch.no_grad():
+        shortcut.conv.weight[unused] = 100.0
+    assert torch.allclose(net(x, 0), before[0], atol=1e-6), "task 0 must not see shortcut filters it does not use"
+    assert not torch.allclose(net(x, 1), before[1]), "task 1 uses some of them, so its output changes"
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +382,13 @@ def test_fixed_partitions_do_not_roam(digits_tasks):
     cfg = experiment.default_config("smoke", epochs=1, roaming=False)
     result = experiment.run_roaming(digits_tasks, cfg, seed=0, progress=False)
     assert result.log.update_iterations == [] and all(p.steps == 0 for p in result.partitions.layers.values())
+
+
+def test_step_per_task_trains_through_the_config(digits_tasks):
+    for sharing_ratio in (0.5, 1.0):
+        cfg = experiment.default_config("smoke", epochs=1, step_per_task=True, sharing_ratio=sharing_ratio)
+        result = experiment.run_roaming(digits_tasks, cfg, seed=0, progress=False)
+        assert result.config["step_per_task"] is True and 0.0 <= result.mean_f1 <= 1.0
 
 
 def test_single_task_baseline(digits_tasks):
@@ -386,11 +465,12 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert code == 2
 
 
-def test_paper_scale_on_fake_celeba(tmp_path):
+def test_paper_scale_on_fake_celeba(tmp_path, monkeypatch):
     """The paper's setup (ResNet-18 at 64x64, 8 groups, p=0.8, Δ = 0.1 epoch) through the real CelebA loader."""
-    from fake_datasets import write_fake_celeba
+    from fake_datasets import publish_md5s, write_fake_celeba
 
     write_fake_celeba(tmp_path, n_images=15, size=(40, 32))
+    publish_md5s(monkeypatch, "celeba", tmp_path)
     out = experiment.run_from_args(_args(dataset="celeba", scale="paper", epochs=1, data_root=str(tmp_path)))
     assert len(out["tasks"]) == 8 and len(out["per_task_f1"]) == 8
     assert out["config"]["arch"] == "resnet18" and out["config"]["sharing_ratio"] == 0.8
