@@ -16,8 +16,11 @@ from cltoolkit.experiments.piggyback import (
     default_config,
     digits_backbone,
     load_bank,
+    lr_stages,
     make_tasks,
     resnet_backbone,
+    run_classifier_only,
+    run_finetune_each,
     run_from_args,
     run_piggyback,
     save_bank,
@@ -361,6 +364,9 @@ def test_task_calls_refuse_bad_arguments(call, pattern):
         (dict(channels=(32, -1)), "channels[1] must be >= 1, got -1"),
         (dict(threshold=0.02), "mask score init (0.01) must be greater than the threshold (0.02)"),
         (dict(lr=1e-3), "unknown PiggybackConfig field(s) lr"),
+        (dict(lr_decay_every=0), "lr_decay_every must be >= 1, got 0"),
+        (dict(lr_decay_factor=1.5), "lr_decay_factor must be in (0, 1], got 1.5"),
+        (dict(lr_decay_factor=float("nan")), "lr_decay_factor must be a finite number, got nan"),
     ],
 )
 def test_default_config_refuses_bad_or_unknown_overrides(overrides, pattern):
@@ -451,6 +457,88 @@ def test_random_init_gives_about_half_zeros():
     net, _, _ = _net(init_mode="random")
     net.add_task("a", 2, generator=torch.Generator().manual_seed(0))
     assert 0.4 < overall_sparsity(net.masks()) < 0.6
+
+
+# -- the authors' schedule: lr / 10 every 15 of 30 epochs at paper scale ------------------------
+
+
+def _stages(cfg):
+    stages = lr_stages(cfg)
+    return [epochs for epochs, _ in stages], [factor for _, factor in stages]
+
+
+def test_lr_stages_are_the_step_schedule():
+    assert _stages(default_config("paper")) == ([15, 15], [1.0, pytest.approx(0.1)])
+    for scale in ("smoke", "default"):  # off: one stage at the full learning rate
+        cfg = default_config(scale)
+        assert cfg.lr_decay_every is None and _stages(cfg) == ([cfg.epochs], [1.0])
+    assert _stages(default_config("smoke", epochs=5, lr_decay_every=2, lr_decay_factor=0.5)) == (
+        [2, 2, 1],
+        [1.0, 0.5, 0.25],
+    )
+    assert _stages(default_config("smoke", epochs=3, lr_decay_every=15)) == ([3], [1.0])
+
+
+def _record_train_epochs(monkeypatch):
+    """Replace train_epochs in the experiment by a spy that records (epochs, lr of each parameter group)."""
+    import cltoolkit.experiments.piggyback as experiment
+
+    calls, real = [], experiment.train_epochs
+
+    def spy(model, x, y, *, optimizer, epochs, **kwargs):
+        calls.append((epochs, [group["lr"] for group in optimizer.param_groups]))
+        return real(model, x, y, optimizer=optimizer, epochs=epochs, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_epochs", spy)
+    return calls
+
+
+def test_piggyback_training_decays_every_lr_and_trains_bn_with_the_mask_lr(monkeypatch):
+    calls = _record_train_epochs(monkeypatch)
+    net, _, _ = _net(task_bn=True)
+    cfg = default_config("smoke", epochs=5, mask_lr=2e-3, head_lr=1e-2, lr_decay_every=2, lr_decay_factor=0.5)
+    assert len(train_piggyback_task(net, _toy_task("a"), cfg)) == 5
+    assert [epochs for epochs, _ in calls] == [2, 2, 1]
+    for (_, lrs), factor in zip(calls, [1.0, 0.5, 0.25]):
+        assert lrs == pytest.approx([2e-3 * factor, 1e-2 * factor, 2e-3 * factor])  # scores, head, BN copy
+
+
+def test_schedule_off_and_a_stage_longer_than_training_give_identical_training():
+    runs = []
+    for every in (None, 50):
+        net, _, _ = _net()
+        cfg = default_config("smoke", epochs=2, lr_decay_every=every)
+        losses = train_piggyback_task(net, _toy_task("a"), cfg, generator=torch.Generator().manual_seed(0))
+        runs.append((losses, net.bank["a"]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+
+def test_finetune_baseline_follows_the_schedule(monkeypatch):
+    calls = _record_train_epochs(monkeypatch)
+    body, dim = digits_backbone(1, (4, 8), hidden=16)
+    cfg = default_config("smoke", epochs=3, finetune_lr=1e-2, lr_decay_every=2, lr_decay_factor=0.1)
+    run_finetune_each([_toy_task("a")], body, dim, cfg)
+    assert [epochs for epochs, _ in calls] == [2, 1]
+    assert [lrs for _, lrs in calls] == [[1e-2], [pytest.approx(1e-3)]]
+
+
+def test_classifier_only_baseline_follows_the_schedule(monkeypatch):
+    import cltoolkit.experiments.piggyback as experiment
+
+    seen, real = [], experiment.make_optimizer
+
+    def make(*args, **kwargs):
+        optimizer = real(*args, **kwargs)
+        step = optimizer.step
+        optimizer.step = lambda *a, **k: (seen.append(optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+        return optimizer
+
+    monkeypatch.setattr(experiment, "make_optimizer", make)
+    body, dim = digits_backbone(1, (4, 8), hidden=16)
+    cfg = default_config("smoke", epochs=3, head_lr=1e-2, lr_decay_every=2, lr_decay_factor=0.5)
+    run_classifier_only([_toy_task("a", n=64)], body, dim, cfg)  # 64 examples, batch 32: two steps per epoch
+    assert seen == pytest.approx([1e-2] * 4 + [5e-3] * 2)
 
 
 # -- tasks, CLI, paper scale -----------------------------------------------------------------

@@ -233,8 +233,10 @@ _LR = Float(low=0, low_open=True, high=1.0)
 class PiggybackConfig(Checked):
     """Hyperparameters of the experiment (``base_*``: pretraining the backbone on the base task).
 
-    Checked on construction (also through ``dataclasses.replace``): every number finite and in range, and
-    ``init > threshold`` so the first mask is all ones.
+    ``lr_decay_every`` / ``lr_decay_factor``: the authors' step schedule, every learning rate (masks, heads, BN,
+    fine-tuning) multiplied by the factor every so many epochs (:func:`lr_stages`); at paper scale 0.1 every 15
+    of 30 epochs, at smoke and default scale off (a few epochs on a few hundred digits). Checked on construction
+    (also through ``dataclasses.replace``): every number finite and in range, ``init > threshold``.
     """
 
     channels: tuple[int, ...] = checked((32, 64, 64), IntTuple(low=1, high=4096))
@@ -253,6 +255,8 @@ class PiggybackConfig(Checked):
     task_bn: bool = checked(False, Bool())
     max_train: int | None = checked(None, Int(low=1, optional=True))
     max_test: int | None = checked(None, Int(low=1, optional=True))
+    lr_decay_every: int | None = checked(None, Int(low=1, high=10_000, optional=True))  # None: a constant lr
+    lr_decay_factor: float = checked(0.1, Float(low=0, low_open=True, high=1.0))
 
     def validate(self) -> PiggybackConfig:
         super().validate()
@@ -270,7 +274,7 @@ def default_config(scale: str | None = None, **overrides) -> PiggybackConfig:
         scale,
         smoke=dict(base_epochs=4, epochs=3, max_train=300, max_test=300),
         default=dict(),
-        paper=dict(epochs=30, batch_size=32, mask_lr=1e-4, head_lr=1e-4),
+        paper=dict(epochs=30, batch_size=32, mask_lr=1e-4, head_lr=1e-4, lr_decay_every=15, lr_decay_factor=0.1),
     )
     return PiggybackConfig(**{**base, **overrides})
 
@@ -278,6 +282,28 @@ def default_config(scale: str | None = None, **overrides) -> PiggybackConfig:
 # ----------------------------------------------------------------------------------------------
 # Training: Piggyback and its two baselines
 # ----------------------------------------------------------------------------------------------
+
+
+def lr_stages(cfg: PiggybackConfig) -> list[tuple[int, float]]:
+    """The step schedule as ``[(epochs, lr factor), ...]``: one stage per ``lr_decay_every`` epochs, the k-th
+    with factor ``lr_decay_factor ** k`` (paper scale: ``[(15, 1.0), (15, 0.1)]``); ``[(epochs, 1.0)]`` when off."""
+    every = cfg.lr_decay_every or cfg.epochs
+    starts = range(0, cfg.epochs, every)
+    return [(min(every, cfg.epochs - start), cfg.lr_decay_factor**k) for k, start in enumerate(starts)]
+
+
+def train_in_stages(model: nn.Module, data: Task, cfg: PiggybackConfig, optimizer, **kwargs) -> list[float]:
+    """:func:`~cltoolkit.train.train_epochs` on ``data``'s training set for ``cfg.epochs``, the learning rate of
+    every parameter group of ``optimizer`` following :func:`lr_stages` (a StepLR by epoch). Returns epoch losses."""
+    base = [group["lr"] for group in optimizer.param_groups]
+    losses = []
+    for epochs, factor in lr_stages(cfg):
+        for group, lr in zip(optimizer.param_groups, base):
+            group["lr"] = lr * factor
+        losses += train_epochs(
+            model, data.x_train, data.y_train, epochs=epochs, batch_size=cfg.batch_size, optimizer=optimizer, **kwargs
+        )
+    return losses
 
 
 def pretrain_backbone(base: Task, cfg: PiggybackConfig, device="cpu", seed: int = 0, progress: bool | None = None):
@@ -316,27 +342,20 @@ def train_piggyback_task(
     head: nn.Linear | None = None,
     progress: bool | None = None,
 ) -> list[float]:
-    """Add ``task`` to ``net``, train its mask scores and head with Adam, then store it. Returns epoch losses."""
+    """Add ``task`` to ``net``, train it with Adam, then store it. Returns the loss of each epoch.
+
+    The mask scores learn with ``mask_lr``, the head with ``head_lr`` and, with ``task_bn``, the task's BN copy
+    with ``mask_lr``, as the authors do; all follow the step schedule of :func:`lr_stages`.
+    """
     net.add_task(task.name, task.num_outputs, head=head, generator=generator)
     net.to(device)
     groups = net.trainable_parameters()
     params = [{"params": groups["scores"], "lr": cfg.mask_lr}, {"params": groups["head"], "lr": cfg.head_lr}]
     if groups["bn"]:
-        params.append({"params": groups["bn"], "lr": cfg.head_lr})
+        params.append({"params": groups["bn"], "lr": cfg.mask_lr})
     opt = torch.optim.Adam(params)
-    losses = train_epochs(
-        net,
-        task.x_train,
-        task.y_train,
-        task=task.name,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        optimizer=opt,
-        device=device,
-        generator=generator,
-        progress=progress,
-        desc=f"piggyback {task.name}",
-    )
+    kwargs = dict(task=task.name, device=device, generator=generator, progress=progress, desc=f"piggyback {task.name}")
+    losses = train_in_stages(net, task, cfg, opt, **kwargs)
     net.finish_task()
     return losses
 
@@ -443,12 +462,14 @@ def run_classifier_only(
             f_train = predict(_Features(frozen), task.x_train, device=device)
             f_test = predict(_Features(frozen), task.x_test, device=device)
         opt = make_optimizer(head.parameters(), "adam", cfg.head_lr)
-        for _ in range(cfg.epochs):
-            for fb, yb in batches(f_train, task.y_train, cfg.batch_size, generator=generator):
-                loss = F.cross_entropy(head(fb.to(device)), yb.to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        for epochs, factor in lr_stages(cfg):
+            opt.param_groups[0]["lr"] = cfg.head_lr * factor
+            for _ in range(epochs):
+                for fb, yb in batches(f_train, task.y_train, cfg.batch_size, generator=generator):
+                    loss = F.cross_entropy(head(fb.to(device)), yb.to(device))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
         with torch.no_grad():
             out[task.name] = float((head(f_test.to(device)).argmax(1).cpu() == task.y_test).float().mean())
     return out
@@ -482,17 +503,9 @@ def run_finetune_each(
         net.heads[0] = _fresh_head(feature_dim, task.num_outputs, seed * 1000 + j)
         for p in net.parameters():
             p.requires_grad_(True)
-        train_epochs(
-            net,
-            task.x_train,
-            task.y_train,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.finetune_lr,
-            device=device,
-            generator=generator,
-            progress=progress,
-            desc=f"fine-tune {task.name}",
+        opt = make_optimizer(list(net.to(device).parameters()), "adam", cfg.finetune_lr)
+        train_in_stages(
+            net, task, cfg, opt, device=device, generator=generator, progress=progress, desc=f"fine-tune {task.name}"
         )
         out[task.name] = evaluate(net, task.x_test, task.y_test, device=device)
     return out
