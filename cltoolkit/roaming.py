@@ -21,37 +21,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .validate import Float, Int, IntTuple, OneOf, check_seed
+from .validate import Bool, Float, Int, IntTuple, OneOf, check_seed
 
-SELECTIONS = ("random", "cosine")
+SELECTIONS = ("random", "cosine", "cosine_abs")
+MAX_HISTORY_BYTES = 2**30  # a partition keeps its (S, T) mask after every update, for replaying
+_RATIO, _GENERATOR = Float(low=0, high=1), np.random.Generator
+_width, _WIDTHS = Int(low=1, high=65_536), IntTuple(low=1, high=65_536)  # channels, heads, tasks of a network
 
 # The partition of one layer --------------------------------------------------------------------------
 
 
-MAX_HISTORY_BYTES = 2**30  # a partition keeps its (S, T) mask after every update, for replaying
-_width = Int(low=1, high=65_536)  # channels, heads, tasks of a network
-_WIDTHS = IntTuple(low=1, high=65_536)
-_GENERATOR = np.random.Generator
-
-
 def units_per_task(num_units: int, sharing_ratio: float) -> int:
     """⌈p·S⌉: how many units each task owns (a tiny tolerance keeps 0.3·10 from rounding up to 4)."""
-    p = Float(low=0, high=1)("sharing_ratio", sharing_ratio)
-    return math.ceil(round(p * Int(low=0)("num_units", num_units), 9))
+    return math.ceil(round(_RATIO("sharing_ratio", sharing_ratio) * Int(low=0)("num_units", num_units), 9))
 
 
 def check_layout(num_units: int, num_tasks: int, sharing_ratio: float) -> tuple[int, int, float, int]:
-    """``(S, T, p, ⌈p·S⌉)`` checked: S and T integers >= 1 (not floats), p finite in [0, 1], a cover possible."""
+    """``(S, T, p, ⌈p·S⌉)`` checked: S, T integers >= 1 (not floats), p finite in [0, 1], T·⌈p·S⌉ >= S (a cover)."""
     S, T = Int(low=1)("num_units", num_units), Int(low=1)("num_tasks", num_tasks)
-    p, k = Float(low=0, high=1)("sharing_ratio", sharing_ratio), units_per_task(S, sharing_ratio)
-    if T > S:
-        raise ConfigError(
-            f"{T} tasks need at least {T} units for the initial disjoint cover "
-            f"(one unit of its own per task), but the layer has {S}; use a wider layer or fewer tasks"
-        )
-    if k < 1:
-        raise ConfigError(f"sharing_ratio {p} gives each task ceil({p}*{S}) = 0 of {S} units; use p > 0")
-    if k * T < S:
+    p, k = _RATIO("sharing_ratio", sharing_ratio), units_per_task(S, sharing_ratio)
+    if k * T < S:  # also p = 0
         raise ConfigError(
             f"sharing_ratio {p} is too small to cover all {S} units with {T} tasks "
             f"({T} x {k} units < {S}); use p >= {math.ceil(S / T) / S:.4g}"
@@ -66,7 +55,8 @@ def initial_partition(num_units: int, num_tasks: int, sharing_ratio: float, rng:
     """A random partition matrix (S, T) of bools: each task owns ⌈p·S⌉ units, every unit is owned.
 
     As in the authors' code: shuffle the units, cut them into T disjoint blocks (the *cover*), then
-    top every task up with units drawn uniformly from the others until it owns ⌈p·S⌉.
+    top every task up with units drawn uniformly from the others until it owns ⌈p·S⌉. With T > S the
+    blocks of tasks S+1..T are empty, so those start with random units only (the authors' ``eye(T, S)``).
     """
     num_units, num_tasks, _, k = check_layout(num_units, num_tasks, sharing_ratio)
     if not isinstance(rng, _GENERATOR):
@@ -107,14 +97,17 @@ def roaming_update(
     return mask, visited
 
 
-def filter_similarity(filters: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Cosine similarity between filters: ``filters`` (S, ...) is flattened per filter to (S, fan_in) -> (S, S)."""
+def filter_similarity(filters: torch.Tensor | np.ndarray, absolute: bool = False) -> np.ndarray:
+    """Cosine similarity between filters (S, ...), flattened per filter to (S, fan_in) -> (S, S).
+
+    ``absolute=True`` gives |cos| as the authors' code does: a filter and its negative count as the same.
+    """
     w = torch.as_tensor(filters).detach().float().cpu()
     if w.ndim < 1 or w.numel() == 0 or not torch.isfinite(w).all():
         raise ConfigError(f"filters must be a non-empty (S, ...) array of finite numbers, got shape {tuple(w.shape)}")
     w = w.reshape(w.shape[0], -1)  # one row per output filter (the authors' code flattened the wrong axis)
     w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return (w @ w.T).numpy()
+    return (w @ w.T).abs().numpy() if Bool()("absolute", absolute) else (w @ w.T).numpy()
 
 
 def cosine_choice(similarity: np.ndarray, active: np.ndarray, visited: np.ndarray) -> tuple[int, int]:
@@ -127,24 +120,14 @@ def cosine_choice(similarity: np.ndarray, active: np.ndarray, visited: np.ndarra
     """
     active, visited = np.asarray(active, dtype=bool), np.asarray(visited, dtype=bool)
     if active.ndim != 1 or active.shape != visited.shape or np.shape(similarity) != (len(active),) * 2:
-        raise ConfigError(
-            f"need similarity (S, S), active and visited (S,): got {np.shape(similarity)}, {active.shape}"
-        )
+        raise ConfigError(f"need similarity (S, S), active, visited (S,); got {np.shape(similarity)}, {active.shape}")
     candidates, members = np.flatnonzero(~visited), np.flatnonzero(active)
     if len(candidates) == 0 or len(members) == 0:
         raise ConfigError("cosine_choice needs at least one never-visited and one active unit")
     i_plus = int(candidates[np.argmin(similarity[:, members].mean(axis=1)[candidates])])
-    if len(members) == 1:
-        return i_plus, int(members[0])
     sub = similarity[np.ix_(members, members)]
-    to_others = (sub.sum(axis=1) - np.diag(sub)) / (len(members) - 1)
+    to_others = (sub.sum(axis=1) - np.diag(sub)) / max(len(members) - 1, 1)  # one member: it is i−
     return i_plus, int(members[np.argmax(to_others)])
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    view = array.view()
-    view.flags.writeable = False
-    return view
 
 
 class RoamingPartition:
@@ -160,22 +143,23 @@ class RoamingPartition:
       updates (the paper's (1 − p)·S, rounded down);
     - ``history``: the masks after 0, 1, ..., c updates, for replaying; :meth:`visited_at` gives B(c).
 
-    Every unit is owned at the start (:func:`initial_partition`, which says what is refused); later a
-    unit can be unused for a while. ``selection="cosine"``: ``step(filters)`` with ``filters`` (S, ...).
+    Every unit is owned at the start (:func:`initial_partition`), later one can be unused for a while.
+    ``selection="cosine"`` or ``"cosine_abs"`` (|cos|): the deterministic variant, ``step(filters)``.
     """
 
     def __init__(self, num_units: int, num_tasks: int, p: float, seed: int = 0, selection: str = "random"):
         self.num_units, self.num_tasks, self.sharing_ratio, _ = check_layout(num_units, num_tasks, p)
         self.seed, self.selection = Int(low=0)("seed", seed), OneOf(*SELECTIONS)("selection", selection)
         self._rng = np.random.default_rng(self.seed)
-        self._mask = initial_partition(self.num_units, self.num_tasks, self.sharing_ratio, self._rng)
-        self._visited = self._mask.copy()
-        self.units_per_task = int(self._mask[:, 0].sum())
-        self.steps = 0
-        self.history: list[np.ndarray] = [self._mask.copy()]
+        mask = initial_partition(self.num_units, self.num_tasks, self.sharing_ratio, self._rng)
+        self.units_per_task, self.steps = int(mask[:, 0].sum()), 0
+        self.history: list[np.ndarray] = []
+        self._set(mask, mask.copy())
 
-    mask = property(lambda self: _read_only(self._mask), doc="(S, T) bool: the current partition A(c).")
-    visited = property(lambda self: _read_only(self._visited), doc="(S, T) bool: the visited sets B(c).")
+    def _set(self, mask: np.ndarray, visited: np.ndarray) -> None:
+        mask.flags.writeable = visited.flags.writeable = False  # read-only, so history can share them
+        self.mask, self.visited = mask, visited
+        self.history.append(mask)
 
     @property
     def total_steps(self) -> int:
@@ -184,7 +168,7 @@ class RoamingPartition:
 
     @property
     def done(self) -> bool:
-        return bool(self._visited.all())
+        return bool(self.visited.all())
 
     @property
     def progress(self) -> float:
@@ -211,15 +195,12 @@ class RoamingPartition:
         similarity = None
         if self.selection != "random":
             if filters is None:
-                raise ConfigError("selection='cosine' needs the layer's filters: call step(filters) with (S, ...)")
+                raise ConfigError(f"selection={self.selection!r} needs the layer's filters: call step(filters)")
             if tuple(np.shape(filters)[:1]) != (self.num_units,):
-                raise ConfigError(
-                    f"expected filters (S, ...) with S = {self.num_units}, got {tuple(np.shape(filters))}"
-                )
-            similarity = filter_similarity(filters)
-        self._mask, self._visited = roaming_update(self._mask, self._visited, self._rng, similarity)
+                raise ConfigError(f"need filters (S, ...) with S = {self.num_units}, got {tuple(np.shape(filters))}")
+            similarity = filter_similarity(filters, absolute=self.selection == "cosine_abs")
+        self._set(*roaming_update(self.mask, self.visited, self._rng, similarity))
         self.steps += 1
-        self.history.append(self._mask.copy())
         return True
 
     def __repr__(self) -> str:
@@ -244,10 +225,8 @@ class TaskBatchNorm2d(nn.Module):
     def __init__(self, num_channels: int, num_tasks: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
         num_channels, num_tasks = _width("num_channels", num_channels), _width("num_tasks", num_tasks)
-        self.momentum = Float(low=0, high=1)("momentum", momentum)
-        self.eps = Float(low=0, low_open=True)("eps", eps)
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.momentum, self.eps = _RATIO("momentum", momentum), Float(low=0, low_open=True)("eps", eps)
+        self.weight, self.bias = nn.Parameter(torch.ones(num_channels)), nn.Parameter(torch.zeros(num_channels))
         self.register_buffer("running_mean", torch.zeros(num_tasks + 1, num_channels))
         self.register_buffer("running_var", torch.ones(num_tasks + 1, num_channels))
         self.task: int | None = None
@@ -336,24 +315,24 @@ class RoamingCNN(TaskMaskedNet):
 
 
 class _MaskedBasicBlock(nn.Module):
-    """ResNet basic block: conv-BN-⊙m-ReLU, conv-BN-⊙m, + shortcut (1x1 conv-BN when the shape changes), ReLU."""
+    """ResNet basic block: conv-BN-⊙m-ReLU, conv-BN-⊙m, + shortcut, ReLU.
+
+    When the shape changes the shortcut is a 1x1 conv-BN-⊙m, partitioned like the others (as the authors do).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, num_tasks: int):
         super().__init__()
         self.conv1 = PartitionedConv(in_ch, out_ch, 3, stride, num_tasks)
         self.conv2 = PartitionedConv(out_ch, out_ch, 3, 1, num_tasks)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), TaskBatchNorm2d(out_ch, num_tasks)
-            )
+        reshape = stride != 1 or in_ch != out_ch
+        self.shortcut = PartitionedConv(in_ch, out_ch, 1, stride, num_tasks) if reshape else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv2(F.relu(self.conv1(x))) + self.shortcut(x))
 
 
 class RoamingResNet18(TaskMaskedNet):
-    """ResNet-18 (widths 64-128-256-512, two basic blocks each) with every block conv masked per task.
+    """ResNet-18 (widths 64-128-256-512, two basic blocks each) with every conv masked per task.
 
     The paper's network for CelebA at 64x64. The stem is a 3x3 conv (stride 1) with BN, mask and
     ReLU, then 2x2 max pooling, which suits small images.
@@ -368,8 +347,9 @@ class RoamingResNet18(TaskMaskedNet):
             for b in range(2):
                 block = _MaskedBasicBlock(width, w, 2 if (b == 0 and stage > 0) else 1, num_tasks)
                 blocks.append(block)
-                self.masked_layers[f"layer{stage + 1}.{b}.conv1"] = block.conv1
-                self.masked_layers[f"layer{stage + 1}.{b}.conv2"] = block.conv2
+                for part in ("conv1", "conv2", "shortcut"):
+                    if isinstance(getattr(block, part), PartitionedConv):
+                        self.masked_layers[f"layer{stage + 1}.{b}.{part}"] = getattr(block, part)
                 width = w
         self.body = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self._make_heads(width, head_sizes)
@@ -389,14 +369,11 @@ class NetworkPartitions:
         if not isinstance(net, TaskMaskedNet):
             raise ConfigError(f"net must be a TaskMaskedNet (RoamingCNN, RoamingResNet18), got {type(net).__name__}")
         seed, selection = check_seed(seed), OneOf(*SELECTIONS)("selection", selection)
-        self.net, self.sharing_ratio, self.selection = net, Float(0, 1)("sharing_ratio", sharing_ratio), selection
+        self.net, self.sharing_ratio, self.selection = net, _RATIO("sharing_ratio", sharing_ratio), selection
         self.layers = {
-            name: RoamingPartition(
-                layer.conv.out_channels, net.num_tasks, sharing_ratio, seed=seed + d, selection=selection
-            )
-            for d, (name, layer) in enumerate(net.masked_layers.items())
+            name: RoamingPartition(m.conv.out_channels, net.num_tasks, sharing_ratio, seed + d, selection)
+            for d, (name, m) in enumerate(net.masked_layers.items())
         }
-        self.updates = 0
         self.apply()
 
     def apply(self) -> None:
@@ -421,15 +398,17 @@ class NetworkPartitions:
         """One roaming update of every layer that is not done; returns whether anything changed."""
         changed = False
         for name, part in self.layers.items():
-            changed |= part.step(self.net.masked_layers[name].conv.weight if self.selection == "cosine" else None)
+            changed |= part.step(self.net.masked_layers[name].conv.weight if self.selection != "random" else None)
         if changed:
-            self.updates += 1
             self.apply()
         return changed
 
-    def extra_bytes_per_task(self) -> int:
-        """One column of every partition matrix, packed at one bit per filter."""
-        return math.ceil(sum(part.num_units for part in self.layers.values()) / 8)
+    def bytes_per_task(self) -> int:
+        """Storage one more task adds: its head and BN running means and variances (float32), and one
+        column of every partition matrix (one bit per filter)."""
+        head = 4 * max(sum(p.numel() for p in head.parameters()) for head in self.net.heads)
+        stats = 4 * 2 * sum(m.weight.numel() for m in self.net.modules() if isinstance(m, TaskBatchNorm2d))
+        return head + stats + math.ceil(sum(part.num_units for part in self.layers.values()) / 8)
 
 
 # The multi-task loss ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ..roaming import (
     NetworkPartitions,
     RoamingCNN,
     RoamingResNet18,
+    TaskBatchNorm2d,
     TaskMaskedNet,
     multitask_loss,
 )
@@ -50,9 +51,18 @@ class RoamingConfig(Checked):
 
     ``arch`` cnn (:class:`~cltoolkit.roaming.RoamingCNN` with ``channels``) or resnet18;
     ``sharing_ratio`` p in (0, 1] (1 = full sharing, one unmasked pass); ``update_interval``
-    Δ in training iterations; ``selection`` random or cosine; ``roaming=False`` keeps the
-    initial partitions fixed ("task routing"); Adam with ``lr``; ``max_train`` / ``max_test``
-    subsample the data (None: all of it).
+    Δ in training iterations; ``selection`` random, cosine or cosine_abs (|cos|, as the authors'
+    code); ``roaming=False`` keeps the initial partitions fixed ("task routing"); Adam with ``lr``;
+    ``max_train`` / ``max_test`` subsample the data (None: all of it).
+
+    ``step_per_task``: False (the default) takes one Adam step per batch on the summed task losses;
+    True takes one step per task per batch, as the authors' code does (:func:`multitask_step`).
+    Measured on the digits attribute tasks at default scale (Maximum Roaming, p = 0.5, 5 seeds,
+    mean F-score ± std): summed 0.9356 ± 0.0025, per task 0.9307 ± 0.0081 (and about twice the
+    time); per task with lr 1e-3 0.9139 ± 0.0081. Fixed partitions (3 seeds): summed 0.9408 ± 0.0044,
+    per task 0.9353 ± 0.0088. So the sum is the default here. Full sharing is the exception: per
+    task 0.9552 ± 0.0003 against 0.9435 ± 0.0020 summed (3 seeds), its four steps per batch
+    acting like a longer schedule.
     """
 
     arch: str = checked("cnn", OneOf(*ARCHS))
@@ -64,6 +74,7 @@ class RoamingConfig(Checked):
     epochs: int = checked(15, Int(low=1, high=10_000))
     batch_size: int = checked(64, Int(low=1, high=1_000_000))
     lr: float = checked(3e-3, Float(low=0, high=1, low_open=True))
+    step_per_task: bool = checked(False, Bool())
     max_train: int | None = checked(None, Int(low=1, optional=True))
     max_test: int | None = checked(None, Int(low=1, optional=True))
 
@@ -117,6 +128,28 @@ def shared_loss(net: TaskMaskedNet, x: torch.Tensor, y: torch.Tensor, groups: Se
     return sum(losses), losses
 
 
+def multitask_step(net: TaskMaskedNet, optimizer, x: torch.Tensor, y: torch.Tensor, groups, per_task: bool) -> float:
+    """One optimisation step on a batch (shapes as in :func:`~cltoolkit.roaming.multitask_loss`); the summed loss.
+
+    ``per_task=False``: one step on the sum of the task losses. ``per_task=True``: as the authors' code,
+    one step per task in turn on that task's loss alone, so each task sees what the previous steps left.
+    """
+    if not per_task:
+        total, _ = multitask_loss(net, x, y, groups)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return total.item()
+    total = 0.0
+    for t, group in enumerate(groups):
+        loss = F.binary_cross_entropy_with_logits(net(x, t), y[:, list(group)])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total
+
+
 @dataclass
 class TrainLog:
     """What :func:`train_multitask` did: mean loss per epoch, the iterations at which partitions roamed."""
@@ -137,6 +170,7 @@ def train_multitask(
     lr: float = 1e-3,
     update_interval: int = 10,
     roaming: bool = True,
+    step_per_task: bool = False,
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
     progress: bool | None = None,
@@ -144,11 +178,11 @@ def train_multitask(
 ) -> TrainLog:
     """Train all tasks together; roam the partitions every ``update_interval`` iterations until done.
 
-    Each iteration: one batch, one masked forward pass per task, the sum of the
-    per-task BCE losses, one optimiser step (Adam). ``partitions=None`` means
-    full sharing and uses a single unmasked pass. ``roaming=False`` keeps the
-    initial partitions fixed ("task routing"). No update happens after the last
-    iteration (the new masks would never be trained).
+    Each iteration: one batch, one masked forward pass per task and one Adam step on the sum of the
+    per-task BCE losses, or with ``step_per_task`` one Adam step per task on its own loss
+    (:func:`~cltoolkit.roaming.multitask_step`). ``partitions=None`` means full sharing: one unmasked
+    pass (or, stepping per task, unmasked passes). ``roaming=False`` keeps the initial partitions fixed
+    ("task routing"). No update happens after the last iteration (the new masks would never be trained).
     """
     if update_interval is None or int(update_interval) < 1:
         raise ConfigError(f"update_interval must be a positive number of iterations, got {update_interval!r}")
@@ -158,7 +192,6 @@ def train_multitask(
     show = progress_enabled() if progress is None else progress
     steps_per_epoch = -(-len(data.x_train) // batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not show, leave=False)
-    loss_fn = shared_loss if partitions is None else multitask_loss
     epoch_losses, update_iterations = [], []
     iteration, finished_at = 0, None
     last_iteration = epochs * steps_per_epoch  # no roaming after the last step: nothing would learn the new masks
@@ -166,12 +199,16 @@ def train_multitask(
         total, count = 0.0, 0
         for xb, yb in batches(data.x_train, data.y_train, batch_size, shuffle=True, generator=generator):
             xb, yb = xb.to(device), yb.to(device)
-            loss, _ = loss_fn(net, xb, yb, data.groups)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if partitions is None and not step_per_task:
+                loss, _ = shared_loss(net, xb, yb, data.groups)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss = loss.item()
+            else:
+                loss = multitask_step(net, opt, xb, yb, data.groups, step_per_task)
             iteration += 1
-            total += loss.item() * len(xb)
+            total += loss * len(xb)
             count += len(xb)
             due = iteration % update_interval == 0 and iteration < last_iteration
             if roaming and partitions is not None and not partitions.done and due:
@@ -317,13 +354,14 @@ def run_roaming(
         lr=config.lr,
         update_interval=config.update_interval,
         roaming=config.roaming,
+        step_per_task=config.step_per_task,
         device=device,
         generator=generator,
         progress=progress,
         desc=label,
     )
     scores = evaluate_multitask(net, data, device)
-    extra = _head_bytes(net) + (partitions.extra_bytes_per_task() if partitions is not None else 0)
+    extra = _head_bytes(net) if partitions is None else partitions.bytes_per_task()
     return RoamingResult(
         label=label,
         config=asdict(config),
@@ -368,7 +406,8 @@ def run_single_task(
         per_task_acc.update(one.scores["per_task_acc"])
         per_attribute.update(one.scores["per_attribute_f1"])
         params += one.params
-        bytes_per_task = max(bytes_per_task, 4 * one.params)  # a new task needs a whole network
+        stats = 8 * sum(m.weight.numel() for m in one.model.modules() if isinstance(m, TaskBatchNorm2d))
+        bytes_per_task = max(bytes_per_task, 4 * one.params + stats)  # a new task needs a whole network
     all_f1 = [per_attribute[n] for n in data.attribute_names]
     scores = {
         "per_attribute_f1": per_attribute,
