@@ -66,6 +66,21 @@ def test_every_method_sees_the_same_stream(split_run):
     assert needs == {"finetune": True, "ewc": True, "si": True, "joint": True, "hypernet": True, "hypernet_ent": False}
 
 
+def test_piggyback_backbone_is_fine_tuning_after_task_0_and_old_tasks_never_change():
+    run = cmp.compare("permuted", [0, 1], ["finetune", "piggyback"], "smoke", progress=False, config=small())
+    for ft, pb in zip(run.methods["finetune"].runs, run.methods["piggyback"].runs):
+        # the backbone is fine-tuning's network after the first task: the same accuracy on it, bit for bit
+        assert pb.acc_matrix[0, 0] == ft.acc_matrix[0, 0]
+        # task 0 is the backbone itself, and every task keeps exactly the accuracy it had when learned
+        for j in range(3):
+            assert np.all(pb.acc_matrix[j:, j] == pb.acc_matrix[j, j]), pb.acc_matrix
+        assert summarize(pb.acc_matrix)["bwt"] == 0.0
+    summary = run.summary("piggyback")
+    assert summary["needs_task_id"] is True
+    # a packed mask bit per backbone weight (64*256 + 256*256) plus a 10-way head of 256 inputs, in float32
+    assert summary["bytes_per_task"] == (64 * 256 + 256 * 256) // 8 + 4 * (256 * 10 + 10)
+
+
 def test_seeds_give_different_runs_and_the_same_seed_the_same(split_run):
     a, b = split_run.methods["finetune"].acc_matrices
     assert not np.array_equal(a, b), "seeds 0 and 1 gave identical fine-tuning runs"
