@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from cltoolkit import cli
+from cltoolkit.checks import comparison
+from cltoolkit.checks._exercise import exercise_check
 from cltoolkit.errors import ConfigError
 from cltoolkit.experiments import compare as cmp
+from cltoolkit.hypernet import select_by_entropy
 from cltoolkit.metrics import summarize
 
 FIELDS = ("avg_acc", "avg_acc_std", "bwt", "forgetting", "bytes_per_task", "needs_task_id", "seconds")
@@ -161,3 +165,91 @@ def test_cli_bad_input_exits_2_with_one_line(argv, expected, tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1 and expected in err[0], (code, err)
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# notebook 05's exercise checks (cltoolkit/checks/comparison.py): the solution passes, each mistake is named
+# ----------------------------------------------------------------------------------------------
+
+
+def _acc(R):
+    return float(np.mean(np.asarray(R)[-1]))
+
+
+@pytest.mark.parametrize(
+    "check, solution",
+    [
+        (comparison.check_mean_and_spread, comparison.reference_mean_and_spread),
+        (comparison.check_difference_and_se, comparison.reference_difference_and_se),
+        (comparison.check_classes_by_entropy, comparison.reference_classes_by_entropy),
+    ],
+)
+def test_checks_pass_the_solution_and_report_a_stub(check, solution, capsys):
+    assert exercise_check(check)(solution) is True
+    assert exercise_check(check)(*[_stub]) is False
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Not done yet")
+
+
+def _stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda ms: (float(np.mean([np.mean(np.diag(R)) for R in ms])), 0.0), "averaged the diagonal"),
+        (lambda ms: (float(np.mean([np.mean(R) for R in ms])), 0.0), "averaged the whole matrix"),
+        (lambda ms: (float(np.mean([_acc(R) for R in ms])), float(np.std([_acc(R) for R in ms]))), "ddof=0"),
+        (lambda ms: (float(np.mean([_acc(R) for R in ms])), float(np.var([_acc(R) for R in ms], ddof=1))), "variance"),
+        (lambda ms: (float(np.mean([_acc(R) for R in ms])), float(np.std([_acc(R) for R in ms], ddof=1))), "one value"),
+        (lambda ms: float(np.mean([_acc(R) for R in ms])), "a pair of numbers"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # np.std(ddof=1) of one value, on purpose
+def test_mean_and_spread_names_the_mistake(answer, hint):
+    with pytest.raises(AssertionError, match=hint):
+        comparison.check_mean_and_spread(answer)
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda a, b: (np.mean(b) - np.mean(a), 0.0), "a minus b"),
+        (lambda a, b: (np.mean(a) - np.mean(b), np.sqrt(np.var(a) / len(a) + np.var(b) / len(b))), "ddof=0"),
+        (lambda a, b: (np.mean(a) - np.mean(b), np.std(a, ddof=1) + np.std(b, ddof=1)), "variances add"),
+        (lambda a, b: (np.mean(a) - np.mean(b), np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b)), "root"),
+        (lambda a, b: (np.mean(a) - np.mean(b), np.sqrt(np.var(a, ddof=1) + np.var(b, ddof=1))), "divided by"),
+    ],
+)
+def test_difference_and_se_names_the_mistake(answer, hint):
+    with pytest.raises(AssertionError, match=hint):
+        comparison.check_difference_and_se(answer)
+
+
+def _pick(logits, task):
+    return logits[task, torch.arange(logits.shape[1])].argmax(-1)
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda lg, cl: _pick(lg, select_by_entropy(lg)), "indices within a task"),
+        (
+            lambda lg, cl: cl[lg.max(-1).values.argmax(0), _pick(lg, lg.max(-1).values.argmax(0))],
+            "largest logit",
+        ),
+        (lambda lg, cl: cl[lg.softmax(-1).max(-1).values.argmin(0), 0], "expected"),  # least sure task, output 0
+    ],
+)
+def test_classes_by_entropy_names_the_mistake(answer, hint):
+    with pytest.raises(AssertionError, match=hint):
+        comparison.check_classes_by_entropy(answer)
+
+
+def test_classes_by_entropy_names_the_highest_entropy_mistake():
+    def highest(lg, cl):
+        task = torch.distributions.Categorical(logits=lg).entropy().argmax(0)
+        return cl[task, _pick(lg, task)]
+
+    with pytest.raises(AssertionError, match="HIGHEST entropy"):
+        comparison.check_classes_by_entropy(highest)
