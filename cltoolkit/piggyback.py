@@ -396,9 +396,10 @@ class PiggybackNet(nn.Module):
         return self.heads[self._index(task)](features)
 
     def bytes_per_task(self, task: str | None = None) -> int:
-        """What a stored task costs (default: the last one): its packed mask bits, head and BN copy, in bytes."""
-        stored = self.bank[self.task_names[-1] if task is None else self.task_names[self._index(task)]]
-        return sum(v.numel() * v.element_size() for v in stored.values())
+        """What a task costs to store (default: the last one): its packed mask bits, head and BN copy, in bytes."""
+        index = self._index(self.task_names[-1] if task is None and self.task_names else task)
+        template = self.stored_template(self.heads[index].out_features)
+        return sum(v.numel() * v.element_size() for v in template.values())
 
     def stored_template(self, num_outputs: int) -> dict[str, torch.Tensor]:
         """What :attr:`bank` holds for a task with ``num_outputs`` classes: names, shapes and dtypes (empty tensors)."""

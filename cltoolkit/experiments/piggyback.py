@@ -42,90 +42,6 @@ from ..train import atomic_torch_save, batches, evaluate, make_optimizer, predic
 from ..validate import Bool, Checked, Float, Int, IntTuple, OneOf, check_overrides, checked
 
 # ----------------------------------------------------------------------------------------------
-# Mask-bank files and plain-cost inference
-# ----------------------------------------------------------------------------------------------
-
-BANK_FORMAT = "cltoolkit-piggyback-bank/2"  # /2: one packed tensor per layer and task, also for ternary masks
-
-
-def save_bank(net: PiggybackNet, path: str | Path) -> Path:
-    """Write every stored task of ``net`` (its ``bank``: packed masks, heads, BN copies) to ``path`` atomically."""
-    if not net.bank:
-        raise ConfigError("the mask bank is empty: finish at least one task before saving")
-    header = dict(format=BANK_FORMAT, fingerprint=net.fingerprint, ternary=net.ternary, task_bn=net.task_bn)
-    return atomic_torch_save({**header, "tasks": dict(net.bank)}, Path(path))
-
-
-def load_bank(net: PiggybackNet, path: str | Path) -> list[str]:
-    """Add the tasks stored in ``path`` (by :func:`save_bank`, from a net on the same backbone); returns their names.
-
-    The file is read with ``torch.load(weights_only=True)`` (tensors and plain containers only, never code), and
-    it is all or nothing: the header is checked, then every task by
-    :meth:`~cltoolkit.piggyback.PiggybackNet.add_stored` before any is added, so a broken file leaves ``net``
-    as it was. Raises :class:`~cltoolkit.errors.CheckpointMismatchError` for a file that is not a mask bank, a
-    bank made on another backbone or with other settings, or a corrupt task; ``ConfigError`` for a task name
-    ``net`` already has.
-    """
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise CheckpointMismatchError(f"{path} is not a readable Piggyback mask bank ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != BANK_FORMAT:
-        raise CheckpointMismatchError(f"{path} is not a Piggyback mask bank (format {BANK_FORMAT} expected)")
-    if payload.get("fingerprint") != net.fingerprint:
-        raise CheckpointMismatchError(
-            f"mask bank {path} was made for another backbone (fingerprint {payload.get('fingerprint')}, this "
-            f"network's is {net.fingerprint}); masks only fit the exact weights they were learned on: load it into "
-            "a PiggybackNet built from that backbone"
-        )
-    for key in ("ternary", "task_bn"):
-        if payload.get(key) != getattr(net, key):
-            raise CheckpointMismatchError(
-                f"mask bank {path} has {key}={payload.get(key)!r}, this network {key}={getattr(net, key)}; "
-                "build the network with the same setting"
-            )
-    tasks = payload.get("tasks")
-    if not isinstance(tasks, dict) or not tasks:
-        got = f"{type(tasks).__name__} {tasks!r}"[:60] if "tasks" in payload else "no 'tasks' entry"
-        raise CheckpointMismatchError(f"mask bank {path} is corrupt: 'tasks' must be {{name: state}}, got {got}")
-    try:
-        return net.add_stored(tasks)
-    except CheckpointMismatchError as exc:
-        raise CheckpointMismatchError(f"mask bank {path} is corrupt: {exc}; save it again") from None
-
-
-def plain_layer(masked: nn.Module) -> nn.Module:
-    """The plain ``nn.Linear`` / ``nn.Conv2d`` of a masked layer, its mask multiplied into the weight once.
-
-    Inference then costs what the plain layer costs (``benchmarks/bench_piggyback.py`` measures it).
-    """
-    args = {k: getattr(masked, k) for k in masked.arg_names}
-    plain = nn.utils.skip_init(masked.wraps, **args, bias=masked.bias is not None, device=masked.weight.device)
-    with torch.no_grad():
-        plain.weight.copy_(masked.masked_weight())
-        if masked.bias is not None:
-            plain.bias.copy_(masked.bias)
-    return plain
-
-
-def apply_masks(net: PiggybackNet, task: str) -> nn.Module:
-    """A plain copy of ``net``'s body for ``task``, every mask multiplied in once: inputs -> (batch, feature_dim)."""
-    net.set_task(task)
-    body = copy.deepcopy(net.body)
-    for name, _ in net.masked_layers():
-        parent, _, child = name.rpartition(".")
-        setattr(body.get_submodule(parent), child, plain_layer(body.get_submodule(name)))
-    return body.eval()
-
-
-def current_scores(net: PiggybackNet) -> dict[str, torch.Tensor]:
-    """``{layer: real-valued scores}`` (CPU copies): keep them to ask "what if tau were different"."""
-    return {name: layer.mask_scores.detach().cpu().clone() for name, layer in net.masked_layers()}
-
-
-# ----------------------------------------------------------------------------------------------
 # Backbones and tasks for the digits experiment
 # ----------------------------------------------------------------------------------------------
 
@@ -641,6 +557,90 @@ def as_rgb(task: Task) -> Task:
         x_train=task.x_train.expand(-1, 3, -1, -1).contiguous(),
         x_test=task.x_test.expand(-1, 3, -1, -1).contiguous(),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Mask-bank files and plain-cost inference
+# ----------------------------------------------------------------------------------------------
+
+BANK_FORMAT = "cltoolkit-piggyback-bank/2"  # /2: one packed tensor per layer and task, also for ternary masks
+
+
+def save_bank(net: PiggybackNet, path: str | Path) -> Path:
+    """Write every stored task of ``net`` (its ``bank``: packed masks, heads, BN copies) to ``path`` atomically."""
+    if not net.bank:
+        raise ConfigError("the mask bank is empty: finish at least one task before saving")
+    header = dict(format=BANK_FORMAT, fingerprint=net.fingerprint, ternary=net.ternary, task_bn=net.task_bn)
+    return atomic_torch_save({**header, "tasks": dict(net.bank)}, Path(path))
+
+
+def load_bank(net: PiggybackNet, path: str | Path) -> list[str]:
+    """Add the tasks stored in ``path`` (by :func:`save_bank`, from a net on the same backbone); returns their names.
+
+    The file is read with ``torch.load(weights_only=True)`` (tensors and plain containers only, never code), and
+    it is all or nothing: the header is checked, then every task by
+    :meth:`~cltoolkit.piggyback.PiggybackNet.add_stored` before any is added, so a broken file leaves ``net``
+    as it was. Raises :class:`~cltoolkit.errors.CheckpointMismatchError` for a file that is not a mask bank, a
+    bank made on another backbone or with other settings, or a corrupt task; ``ConfigError`` for a task name
+    ``net`` already has.
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise CheckpointMismatchError(f"{path} is not a readable Piggyback mask bank ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != BANK_FORMAT:
+        raise CheckpointMismatchError(f"{path} is not a Piggyback mask bank (format {BANK_FORMAT} expected)")
+    if payload.get("fingerprint") != net.fingerprint:
+        raise CheckpointMismatchError(
+            f"mask bank {path} was made for another backbone (fingerprint {payload.get('fingerprint')}, this "
+            f"network's is {net.fingerprint}); masks only fit the exact weights they were learned on: load it into "
+            "a PiggybackNet built from that backbone"
+        )
+    for key in ("ternary", "task_bn"):
+        if payload.get(key) != getattr(net, key):
+            raise CheckpointMismatchError(
+                f"mask bank {path} has {key}={payload.get(key)!r}, this network {key}={getattr(net, key)}; "
+                "build the network with the same setting"
+            )
+    tasks = payload.get("tasks")
+    if not isinstance(tasks, dict) or not tasks:
+        got = f"{type(tasks).__name__} {tasks!r}"[:60] if "tasks" in payload else "no 'tasks' entry"
+        raise CheckpointMismatchError(f"mask bank {path} is corrupt: 'tasks' must be {{name: state}}, got {got}")
+    try:
+        return net.add_stored(tasks)
+    except CheckpointMismatchError as exc:
+        raise CheckpointMismatchError(f"mask bank {path} is corrupt: {exc}; save it again") from None
+
+
+def plain_layer(masked: nn.Module) -> nn.Module:
+    """The plain ``nn.Linear`` / ``nn.Conv2d`` of a masked layer, its mask multiplied into the weight once.
+
+    Inference then costs what the plain layer costs (``benchmarks/bench_piggyback.py`` measures it).
+    """
+    args = {k: getattr(masked, k) for k in masked.arg_names}
+    plain = nn.utils.skip_init(masked.wraps, **args, bias=masked.bias is not None, device=masked.weight.device)
+    with torch.no_grad():
+        plain.weight.copy_(masked.masked_weight())
+        if masked.bias is not None:
+            plain.bias.copy_(masked.bias)
+    return plain
+
+
+def apply_masks(net: PiggybackNet, task: str) -> nn.Module:
+    """A plain copy of ``net``'s body for ``task``, every mask multiplied in once: inputs -> (batch, feature_dim)."""
+    net.set_task(task)
+    body = copy.deepcopy(net.body)
+    for name, _ in net.masked_layers():
+        parent, _, child = name.rpartition(".")
+        setattr(body.get_submodule(parent), child, plain_layer(body.get_submodule(name)))
+    return body.eval()
+
+
+def current_scores(net: PiggybackNet) -> dict[str, torch.Tensor]:
+    """``{layer: real-valued scores}`` (CPU copies): keep them to ask "what if tau were different"."""
+    return {name: layer.mask_scores.detach().cpu().clone() for name, layer in net.masked_layers()}
 
 
 # ----------------------------------------------------------------------------------------------
