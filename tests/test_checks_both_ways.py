@@ -6,7 +6,9 @@ The solution (here: the package's own reference, which the notebooks' solutions 
 pass and return True. Wrong answers, and the mistakes each check names, are tested in the
 per-notebook test modules (``test_checks_core.py``, ``test_piggyback.py`` ...).
 
-A new ``check_*`` needs its reference answer in ``SOLUTIONS`` below.
+A new ``check_*`` needs its reference answer in ``SOLUTIONS`` below: the arguments (the package's
+own functions, or a function written only from the package's pieces) that make it pass. The
+coverage test fails, naming the check, until it has one.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ import inspect
 
 import numpy as np
 import pytest
+import torch
 
 from cltoolkit import checks, metrics
+from cltoolkit.baselines import OnlineEWC
+from cltoolkit.data import permuted_stream
+from cltoolkit.hypernet import TargetMLP, select_by_entropy
+from cltoolkit.piggyback import Binarize, MaskedConv2d, MaskedLinear, Ternarize, pack_mask, sparsity_at_threshold
+from cltoolkit.roaming import cosine_choice, initial_partition, roaming_update, units_per_task
 
 
 def stub(*args, **kwargs):
@@ -57,3 +65,85 @@ def test_yours_or_falls_back_to_the_package(capsys):
     assert checks.yours_or(stub, metrics.average_accuracy, passed=False) is metrics.average_accuracy
     assert "using cltoolkit's version" in capsys.readouterr().out
     assert checks.yours_or(stub, metrics.average_accuracy, passed=True) is stub
+
+
+# ----------------------------------------------------------------------------------------------
+# The solution half: every check passes on the package's own answer
+# ----------------------------------------------------------------------------------------------
+
+
+def _ewc_penalty(model, fisher, anchor, lam):
+    reference = OnlineEWC(lam=lam)
+    reference.fisher, reference.anchor = fisher, anchor
+    return reference.penalty(model)
+
+
+def _roaming_progress(visited, p):
+    """r(c) from B_t: the units task 0 has visited beyond the ceil(p*S) it started with, as a fraction."""
+    num_units = visited.shape[0]
+    start = units_per_task(num_units, p)
+    return 1.0 if start == num_units else (int(visited[:, 0].sum()) - start) / (num_units - start)
+
+
+def _functional_mlp(x, weights):
+    """The package's TargetMLP, sized from the weights it is given, run on ``x``."""
+    hidden = [int(w.shape[0]) for w in weights[0:-2:2]]
+    return TargetMLP(int(weights[0].shape[1]), hidden, int(weights[-2].shape[0]))(x, weights)
+
+
+SOLUTIONS = {
+    # notebook 00 and 01 (cltoolkit.checks.core)
+    "check_average_accuracy": (metrics.average_accuracy,),
+    "check_backward_transfer": (metrics.backward_transfer,),
+    "check_forgetting": (metrics.forgetting,),
+    "check_permutation_stream": (lambda source, n, seed: permuted_stream(source, n, seed=seed),),
+    "check_forgetting_prediction": (
+        lambda: {
+            name: checks.core.largest_forgetting_definition(R) for name, R in checks.core.PREDICTION_MATRICES.items()
+        },
+    ),
+    "check_ewc_penalty": (_ewc_penalty,),
+    "check_fisher_diagonal": (lambda model, x, y, task: OnlineEWC().fisher_diagonal(model, x, y, task, "cpu"),),
+    "check_online_fisher": (checks.core.reference_online_fisher,),
+    "check_lambda_prediction": (lambda: {"forgetting": "falls", "plasticity": "falls", "ACC": "peaks in between"},),
+    "check_si_importance": (checks.core.reference_si_importance,),
+    # notebook 02 (cltoolkit.checks.piggyback)
+    "check_binarize": (Binarize.apply,),
+    "check_ternarize": (Ternarize.apply,),
+    "check_masked_layers": (MaskedLinear.from_layer, MaskedConv2d.from_layer),
+    "check_pack_mask": (pack_mask,),
+    "check_sparsity_at_threshold": (sparsity_at_threshold,),
+    # notebook 03 (cltoolkit.checks.roaming)
+    "check_initial_partition": (initial_partition,),
+    "check_roaming_update": (lambda mask, visited, rng: roaming_update(mask, visited, rng),),
+    "check_roaming_progress": (_roaming_progress,),
+    "check_cosine_choice": (cosine_choice,),
+    "check_roaming_iterations": (lambda widths, p, interval: interval * max(S - units_per_task(S, p) for S in widths),),
+    # notebook 04 (cltoolkit.checks.hypernet)
+    "check_full_hypernet": (lambda hnet, embedding: hnet(embedding),),
+    "check_functional_forward": (_functional_mlp,),
+    "check_output_regularizer": (lambda hnet, targets, beta: hnet.output_regularizer(targets, beta),),
+    "check_compression_ratio": (lambda hnet: hnet.compression_ratio(),),
+    "check_entropy_task_inference": (select_by_entropy,),
+}
+
+
+def test_every_check_has_a_solution():
+    missing = [name for name in CHECKS if name not in SOLUTIONS]
+    assert not missing, (
+        f"no reference answer for {missing} in tests/test_checks_both_ways.py::SOLUTIONS; add the arguments "
+        "(the package's own functions) that make each pass"
+    )
+    stale = sorted(set(SOLUTIONS) - set(CHECKS))
+    assert not stale, f"SOLUTIONS names checks that cltoolkit.checks no longer exports: {stale}"
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_solution_passes(name, capsys):
+    if name not in SOLUTIONS:
+        pytest.fail(f"{name} has no entry in SOLUTIONS (see test_every_check_has_a_solution)")
+    torch.manual_seed(0)
+    check = getattr(checks, name)
+    assert check(*SOLUTIONS[name]) is True, f"{name} did not return True on the package's own answer"
+    out = capsys.readouterr().out
+    assert "Not done yet" not in out and out.strip(), f"{name} should print a confirmation, got {out!r}"
