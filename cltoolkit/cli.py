@@ -227,16 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
     mr = run.add_argument_group("roaming")
     mr.add_argument(
         "--sharing-ratio",
-        type=_number(Float(0, 1)),
+        type=_number(Float(0, 1, low_open=True)),
         default=None,
         metavar="P",
-        help="sharing ratio p in [0, 1]",
+        help="sharing ratio p in (0, 1]: each task's share of each layer's filters (1 = full sharing)",
     )
     mr.add_argument(
         "--update-interval", type=_positive_int, default=None, metavar="D", help="iterations between updates"
     )
-    mr.add_argument("--selection", choices=["random", "cosine"], default=None, help="how units roam")
+    mr.add_argument(
+        "--selection",
+        choices=["random", "cosine", "cosine_abs"],
+        default=None,
+        help="how units roam: random (the paper's default), cosine similarity, or |cosine| (the authors' code)",
+    )
     mr.add_argument("--no-roaming", action="store_true", help="fixed partitions (task routing)")
+    mr.add_argument(
+        "--step-per-task",
+        action="store_true",
+        help="one optimiser step per task per batch (the authors' code) instead of one on the summed losses",
+    )
 
     hn = run.add_argument_group("hypernet")
     hn.add_argument("--beta", type=_number(Float(0)), default=None, metavar="B", help="output-regulariser strength")

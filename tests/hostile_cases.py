@@ -37,8 +37,9 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["run", "hypernet", "--beta", INF], {}, "--beta: expected a finite number >= 0"),
     (["run", "piggyback", "--lr", INF], {}, "--lr: expected a finite number > 0"),
     (["run", "piggyback", "--threshold", NAN], {}, "--threshold: expected a finite number"),
-    (["run", "roaming", "--sharing-ratio", "1.5"], {}, "--sharing-ratio: expected a number in [0, 1]"),
-    (["run", "roaming", "--sharing-ratio", NAN], {}, "--sharing-ratio: expected a finite number in [0, 1]"),
+    (["run", "roaming", "--sharing-ratio", "1.5"], {}, "--sharing-ratio: expected a number in (0, 1]"),
+    (["run", "roaming", "--sharing-ratio", NAN], {}, "--sharing-ratio: expected a finite number in (0, 1]"),
+    (["run", "roaming", "--sharing-ratio", "0"], {}, "--sharing-ratio: expected a number in (0, 1]"),
     # integers and sizes
     (["run", "finetune", "--epochs", "0"], {}, "--epochs: expected a positive integer"),
     (["run", "finetune", "--epochs", "2.5"], {}, "--epochs: expected a positive integer"),

@@ -10,7 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKED_DIRS = [
-    name for name in ("cltoolkit", "tests", "data_scripts", "benchmarks", "scripts", "notebooks") if (REPO / name).is_dir()
+    name
+    for name in ("cltoolkit", "tests", "data_scripts", "benchmarks", "scripts", "notebooks")
+    if (REPO / name).is_dir()
 ]
 
 

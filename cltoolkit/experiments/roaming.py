@@ -457,6 +457,8 @@ def run_from_args(args: argparse.Namespace) -> dict:
             overrides[flag] = getattr(args, flag)
     if getattr(args, "no_roaming", None):
         overrides["roaming"] = False
+    if getattr(args, "step_per_task", None):
+        overrides["step_per_task"] = True
     config = default_config(args.scale, args.dataset, **overrides)
     data = load_attribute_tasks(args.dataset, args.data_root, args.scale)
     if args.tasks is not None:
