@@ -125,6 +125,11 @@ SOLUTIONS = {
     "check_output_regularizer": (lambda hnet, targets, beta: hnet.output_regularizer(targets, beta),),
     "check_compression_ratio": (lambda hnet: hnet.compression_ratio(),),
     "check_entropy_task_inference": (select_by_entropy,),
+    "check_tiny_hypernet": (checks.hypernet.PackageTinyHyperNet,),
+    "check_chunked_hypernet": (checks.hypernet.PackageChunkedHyperNet,),
+    "check_regularizer": (checks.hypernet.reference_regularizer,),
+    "check_adam_lookahead": (checks.hypernet.reference_lookahead,),
+    "check_compression_prediction": (checks.hypernet.reference_compression_ratio,),
 }
 
 
