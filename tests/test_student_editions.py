@@ -137,3 +137,19 @@ def test_every_solution_is_inside_a_function_body():
                 if "BEGIN SOLUTION" in line and not line.startswith((" ", "\t")):
                     bad.append(f"{path.name} cell {cell.id}")
     assert not bad, f"solution regions not indented inside a function: {bad}"
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=[p.name for p in SOLUTION_NOTEBOOKS])
+def test_nbgrader_accepts_the_solution_notebook(path: Path):
+    """A lecturer can import the solution notebooks into nbgrader as they are (notebooks/README.md):
+    nbgrader's own metadata validator, the one ``nbgrader generate_assignment`` runs, must accept them."""
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+    try:
+        MetadataValidator().validate_nb(_read(path))
+    except ValidationError as exc:
+        first = str(exc).splitlines()[0]
+        pytest.fail(
+            f"{path.name}: nbgrader rejects the cell metadata: {first[:200]}. A written answer (markdown solution "
+            "cell) must be a manually graded answer: grade true, with points (scripts/make_student_editions.py)"
+        )
