@@ -5,6 +5,7 @@ Examples::
     python -m cltoolkit run finetune --dataset digits --stream permuted --json r.json
     python -m cltoolkit run ewc --stream split --seed 1
     python -m cltoolkit compare --stream permuted --seeds 0,1,2 --json compare.json
+    python -m cltoolkit scorecard --markdown docs/scorecard.md
     python -m cltoolkit data list
 
 Bad input (unknown names, impossible parameters, missing data, no GPU) ends
@@ -50,6 +51,7 @@ Commands:
   run METHOD   learn a task stream with a method and print the accuracy matrix
                (methods: finetune, ewc, si, joint, piggyback, roaming, hypernet)
   compare      every sequential method on the same stream, several seeds: one table
+  scorecard    test the papers' claims at this scale: reproduces or not, and why
   data list    show which real datasets are downloaded under $CLTK_DATA
   data check   verify downloaded datasets against their checksums
   info         versions, device, scale and paths
@@ -178,10 +180,23 @@ examples:
 """
 
 
+SCORECARD_EPILOG = """\
+verdicts: reproduces / does not reproduce at this scale / not testable here (with why).
+Each claim's test and criterion are in the table; the runs are shared between claims and cached
+in $CLTK_CACHE (a second scorecard only reads them back). At default scale on 2 CPU cores a full
+scorecard takes tens of minutes; --claims runs a subset (the others are listed as not run).
+
+examples:
+  python -m cltoolkit scorecard --list
+  python -m cltoolkit scorecard --markdown docs/scorecard.md --json scorecard.json
+  python -m cltoolkit scorecard --claims pb-no-forgetting mr-lemma1 --scale smoke
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cltoolkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{run,compare,data,info}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{run,compare,scorecard,data,info}")
 
     run = sub.add_parser(
         "run",
@@ -285,6 +300,29 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     cmp.add_argument("--data-root", default=None, metavar="DIR", help="where real datasets live ($CLTK_DATA)")
     cmp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    card = sub.add_parser(
+        "scorecard",
+        help="test the papers' claims at this scale",
+        description="Run every paper claim the kit can test and write a table with a verdict for each.",
+        epilog=SCORECARD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    card.add_argument(
+        "--claims",
+        type=_name_list,
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="claim ids to run, space- or comma-separated (default: all; see --list)",
+    )
+    card.add_argument("--list", action="store_true", help="list the claims and exit")
+    card.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+    card.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), metavar="S,S,S", help="seeds (default 0,1,2)")
+    card.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    card.add_argument("--json", default=None, metavar="PATH", help="also write the scorecard as JSON to PATH")
+    card.add_argument("--markdown", default=None, metavar="PATH", help="write the markdown table to PATH")
+    card.add_argument("--quiet", action="store_true", help="no progress bar")
 
     data = sub.add_parser(
         "data",
@@ -457,6 +495,51 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def scorecard_command(args: argparse.Namespace) -> int:
+    """``scorecard``: check the output paths and every name first, run the claims, print, write the files."""
+    from .experiments import scorecard
+
+    if args.list:
+        for claim in scorecard.CLAIMS:
+            print(f"{claim.id:<22} {claim.paper.split(' (')[0]:<16} {claim.claim}")
+        return 0
+    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None:
+            check_writable_file(path, f"{flag} file")
+    if (
+        args.json is not None
+        and args.markdown is not None
+        and Path(args.json).resolve() == Path(args.markdown).resolve()
+    ):
+        raise ConfigError(f"--json and --markdown both name {args.json}; give two different files")
+    if args.claims is not None:
+        args.claims = scorecard.check_claims([name for group in args.claims for name in group])
+    args.scale = get_scale(args.scale)
+    args.device = str(get_device(args.device))
+    cache_dir()
+    progress_enabled(args.scale)
+    card = scorecard.run_from_args(args)
+    print(scorecard.format_card(card))
+    command = f"python -m cltoolkit scorecard --scale {args.scale} --seeds {','.join(map(str, args.seeds))}"
+    if args.claims is not None:
+        command += " --claims " + " ".join(args.claims)
+    status = 0
+    if args.markdown is not None:
+        text = scorecard.to_markdown(card, command + f" --markdown {args.markdown}")
+        try:
+            atomic_write(args.markdown, lambda f: f.write(text), binary=False)
+            print(f"wrote {args.markdown}")
+        except OSError as exc:
+            print(text)
+            print(
+                f"cltoolkit: error: could not write --markdown {args.markdown} ({exc.strerror or exc})", file=sys.stderr
+            )
+            status = 1
+    if args.json is not None:
+        status = max(status, save_results(card, args.json))
+    return status
+
+
 def data_command(args: argparse.Namespace) -> int:
     from .data import fetch
 
@@ -499,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
             return data_command(args)
         if args.command == "compare":
             return compare_command(args)
+        if args.command == "scorecard":
+            return scorecard_command(args)
         result = run_method(args)
         print(format_result(result))
         if args.json is not None:

@@ -205,11 +205,14 @@ _CODE_FILES = (
 )
 
 
-def code_version() -> str:
+_ROAMING_FILES = ("roaming.py", "nets.py", "train.py", "metrics.py", "data/attributes.py", "experiments/roaming.py")
+
+
+def code_version(files: Sequence[str] = _CODE_FILES) -> str:
     """A hash of the source files that train and score the methods: part of every cache key."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for name in _CODE_FILES:
+    for name in files:
         path = root / name
         h.update(name.encode() + (path.read_bytes() if path.exists() else b"-"))
     return h.hexdigest()[:16]
@@ -243,8 +246,12 @@ def _load_cached(path: Path) -> dict | None:
     return payload
 
 
-def _cached(key: dict, use_cache: bool, train) -> dict:
-    """``train()`` -> payload dict of tensors and numbers, stored under ``key`` in the cache (or read back)."""
+def cached_result(key: dict, use_cache: bool, train) -> dict:
+    """``train()`` -> a dict of tensors and plain numbers/strings/dicts, stored under ``key`` in ``$CLTK_CACHE``.
+
+    If a result for ``key`` (a JSON-able dict naming at least ``method``) is cached, it is read back instead of
+    training (``"cached": True`` in the returned dict). Include the code version (:func:`code_version`) in ``key``.
+    """
     path = checkpoint_path(key, prefix=f"compare-{key['method']}")
     if use_cache:
         payload = _load_cached(path)
@@ -578,7 +585,7 @@ def compare(
             else:
                 key = _cache_key(trained, kind, seed, scale, config, configs, device)
                 train = functools.partial(_train, trained, stream, configs, device, seed, use_cache)
-                payload = _cached(key, use_cache, train)
+                payload = cached_result(key, use_cache, train)
                 hyper = payload if trained == "hypernet" else hyper
             runs[name].append(_run_from(payload, "ent_" if name == "hypernet_ent" else ""))
             bar.update(1)
@@ -595,6 +602,70 @@ def compare(
         device=str(device),
         seconds=time.perf_counter() - start,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-task learning is another setting: Maximum Roaming's four variants on the attribute tasks
+# ----------------------------------------------------------------------------------------------
+
+MULTITASK_VARIANTS = ("full sharing", "fixed partitions", "roaming", "single-task networks")
+
+
+def multitask_overview(
+    scale: str | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    use_cache: bool = True,
+    progress: bool | None = None,
+) -> dict[str, dict]:
+    """Notebook 03's four multi-task runs on the digit attribute tasks, one seed, cached like :func:`compare`.
+
+    ``{variant: {"mean_f1", "per_task_f1", "bytes_per_task", "params", "seconds", "roaming_finished_at",
+    "cached"}}`` for full sharing (p = 1), fixed partitions, Maximum Roaming (the scale's
+    :func:`cltoolkit.experiments.roaming.default_config`) and one network per task.
+    """
+    from . import roaming as mr
+
+    scale, seed, device = get_scale(scale), check_seed(seed), get_device(device)
+    show = progress_enabled(scale) if progress is None else progress
+    config = mr.default_config(scale)
+    variants = {
+        "full sharing": dataclasses.replace(config, sharing_ratio=1.0),
+        "fixed partitions": dataclasses.replace(config, roaming=False),
+        "roaming": config,
+        "single-task networks": config,
+    }
+    data = None
+    out = {}
+    for label in tqdm(MULTITASK_VARIANTS, desc="multi-task", disable=not show):
+        key = {
+            "format": CACHE_FORMAT,
+            "method": f"multitask {label}",
+            "seed": seed,
+            "scale": scale,
+            "config": asdict(variants[label]),
+            "device": str(device),
+            "code": code_version(_ROAMING_FILES),
+        }
+
+        def train(label=label):
+            nonlocal data
+            data = data or mr.load_attribute_tasks("digits")
+            runner = mr.run_single_task if label == "single-task networks" else mr.run_roaming
+            result = runner(data, variants[label], seed=seed, device=device, progress=False)
+            finished = result.log.roaming_finished_at if result.log is not None else None
+            return {
+                "mean_f1": float(result.mean_f1),
+                "per_task_f1": {k: float(v) for k, v in result.scores["per_task_f1"].items()},
+                "bytes_per_task": int(result.bytes_per_task),
+                "params": int(result.params),
+                "seconds": float(result.seconds),
+                "roaming_finished_at": -1 if finished is None else int(finished),
+            }
+
+        payload = cached_result(key, use_cache, train)
+        out[label] = {k: v for k, v in payload.items() if k != "format"}
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
