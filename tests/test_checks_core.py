@@ -386,6 +386,9 @@ def test_forgetting_prediction_accepts_spellings(capsys):
     assert checks.check_forgetting_prediction(lambda: {"A": "All equal", "B": "Chaudhry"}) is True
     assert checks.check_forgetting_prediction(lambda: {"A": "all_equal", "B": "chaudhry"}) is True
     assert "2 matrices" in capsys.readouterr().out
+    R = [[0.9, 0.1, 0.1], [0.5, 0.8, 0.1], [0.7, 0.6, 0.9]]  # each task at its best right after learning: all agree
+    assert checks.core.largest_forgetting_definition(R) == "all equal"
+    assert checks.check_forgetting_prediction(lambda: {"X": " All-Equal "}, matrices={"X": R}) is True
 
 
 def test_forgetting_prediction_on_other_matrices():
@@ -416,7 +419,8 @@ def test_lambda_prediction(capsys):
     right = {"forgetting": "falls", "plasticity": "falls", "ACC": "peaks in between"}
     assert checks.check_lambda_prediction(lambda: right) is True
     assert checks.check_lambda_prediction(lambda: {**right, "ACC": "peaks"}) is True
-    assert capsys.readouterr().out.count("✓") == 2
+    assert checks.check_lambda_prediction(lambda: {**right, "ACC": "Peaks_in_between"}) is True
+    assert capsys.readouterr().out.count("✓") == 3
 
 
 @pytest.mark.parametrize(

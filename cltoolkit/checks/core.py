@@ -278,13 +278,17 @@ def largest_forgetting_definition(R) -> str:
 
 
 def _normalise_choice(answer, choices: tuple[str, ...], what: str) -> str:
-    text = str(answer).strip().lower().replace("-", "_").replace("’", "'")
-    aliases = {"all_equal": "all equal", "equal": "all equal", "peaks": "peaks in between", "peak": "peaks in between"}
-    text = aliases.get(text, text)
-    text = text.replace("_", " ") if text.replace("_", " ") in choices else text
-    if text not in choices:
-        raise AssertionError(f"{what}: {answer!r} is not one of the choices {list(choices)}")
-    return text
+    """The choice ``answer`` names, ignoring case and the difference between spaces, ``_`` and ``-``."""
+
+    def key(text: str) -> str:
+        return " ".join(str(text).strip().lower().replace("_", " ").replace("-", " ").split())
+
+    aliases = {"equal": "all equal", "peaks": "peaks in between", "peak": "peaks in between"}
+    wanted = aliases.get(key(answer), key(answer))
+    for choice in choices:
+        if key(choice) == wanted:
+            return choice
+    raise AssertionError(f"{what}: {answer!r} is not one of the choices {list(choices)}")
 
 
 def check_forgetting_prediction(fn: Callable[[], dict], matrices: dict | None = None) -> None:
