@@ -540,3 +540,111 @@ def wait_for_plotly_title(page, pattern: str, timeout_s: float = 30, within: str
         if time.monotonic() > deadline:
             fail(page, "notebook", f"no plotly title matching {pattern!r} within {timeout_s:.0f} s; titles: {titles}")
         page.wait_for_timeout(250)
+
+
+# ---------------------------------------------------------------- static pages (exported HTML, the course website)
+
+
+class OfflinePage:
+    """What :func:`offline_page` yields: the playwright ``page`` and every request it refused (``blocked``)."""
+
+    def __init__(self, page, blocked: list[str]):
+        self.page = page
+        self.blocked = blocked
+
+
+@contextmanager
+def offline_page(allow_origin: str | None = None, timeout_ms: int = 30_000) -> Iterator[OfflinePage]:
+    """Headless Chromium with the network off: only ``file:``, ``data:`` and ``blob:`` URLs load, plus
+    ``allow_origin`` (e.g. ``http://127.0.0.1:8123``, a local test server). Every other request is aborted
+    and its URL recorded in ``.blocked``, so a test can assert that a page asked for nothing outside.
+    """
+    from playwright.sync_api import sync_playwright
+
+    work_dir = Path(tempfile.mkdtemp(prefix="cltk-offline-"))
+    blocked: list[str] = []
+
+    def route(route_, request) -> None:
+        url = request.url
+        if url.startswith(("file:", "data:", "blob:")) or (allow_origin and url.startswith(allow_origin + "/")):
+            route_.continue_()
+        else:
+            blocked.append(url)
+            route_.abort("internetdisconnected")
+
+    playwright = context = page = None
+    try:
+        playwright = sync_playwright().start()
+        context = playwright.chromium.launch_persistent_context(
+            str(work_dir / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_ARGS, "--allow-file-access-from-files"],
+            viewport=VIEWPORT,
+        )
+        context.set_default_timeout(timeout_ms)
+        context.route("**/*", route)
+        page = context.pages[0] if context.pages else context.new_page()
+        _record_page_errors(page)
+        yield OfflinePage(page, blocked)
+    finally:
+        if page is not None:
+            _PAGE_ERRORS.pop(id(page), None)
+        if context is not None:
+            with suppress(Exception):
+                context.close()
+        if playwright is not None:
+            with suppress(Exception):
+                playwright.stop()
+        _kill_processes_mentioning(str(work_dir))
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def page_errors(page) -> list[str]:
+    """Uncaught exceptions and console errors the page has reported so far."""
+    return list(_PAGE_ERRORS.get(id(page)) or [])
+
+
+def wait_for_plotly_figures(page, count: int, name: str = "page", timeout_s: float = 30) -> list:
+    """Wait until at least ``count`` plotly figures are drawn (``.js-plotly-plot`` with an SVG); return them."""
+    figures = page.locator(".js-plotly-plot")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        drawn = [f for f in figures.all() if f.locator(".main-svg").count() > 0]
+        if len(drawn) >= count:
+            return drawn
+        if time.monotonic() > deadline:
+            fail(page, name, f"expected {count} drawn plotly figure(s), found {len(drawn)} within {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
+
+
+def figure_title(figure) -> str:
+    """The title text of one plotly figure (a locator of its ``.js-plotly-plot`` element)."""
+    title = figure.locator(".gtitle")
+    return (title.first.text_content() or "") if title.count() else ""
+
+
+def move_plotly_slider(page, figure, fraction: float = 1.0) -> None:
+    """Press the mouse on a plotly slider's rail at ``fraction`` of its length (0 = first step, 1 = last)."""
+    rail = figure.locator(".slider-rail-touch-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    if box is None:
+        raise AssertionError("the figure has no plotly slider rail to move")
+    x = box["x"] + 4 + (box["width"] - 8) * fraction
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.up()
+
+
+def wait_for_figure_title_change(page, figure, before: str, name: str = "page", timeout_s: float = 15) -> str:
+    """Wait until ``figure``'s title differs from ``before``; return the new title."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = figure_title(figure)
+        if now and now != before:
+            return now
+        if time.monotonic() > deadline:
+            fail(page, name, f"moving the slider did not change the figure (title still {before!r})")
+        page.wait_for_timeout(200)
