@@ -400,11 +400,15 @@ def _metric(ctx: Context, kind: str, method: str, key: str) -> list[float]:
     return [summarize(R)[key] for R in ctx.comparison(kind).methods[method].acc_matrices]
 
 
+def _tasks(ctx: Context, kind: str) -> str:
+    return f"{len(ctx.comparison(kind).task_names)} {kind}-digit tasks"
+
+
 def _hn_permuted(ctx: Context) -> Result:
     forgetting = _metric(ctx, "permuted", "hypernet", "forgetting")
     acc = _metric(ctx, "permuted", "hypernet", "avg_acc")
     return Result(
-        f"forgetting {_pm(forgetting)}, ACC {_pm(acc)} (5 permuted-digit tasks)",
+        f"forgetting {_pm(forgetting)}, ACC {_pm(acc)} ({_tasks(ctx, 'permuted')})",
         bool(_mean_std(forgetting)[0] <= 0.01),
         {"forgetting": forgetting, "avg_acc": acc},
     )
@@ -440,7 +444,7 @@ def _hn_entropy(ctx: Context) -> Result:
 
 def _ft_forgets(ctx: Context) -> Result:
     f = _metric(ctx, "permuted", "finetune", "forgetting")
-    return Result(f"forgetting {_pm(f)} (5 permuted-digit tasks)", bool(_mean_std(f)[0] >= 0.2), {"forgetting": f})
+    return Result(f"forgetting {_pm(f)} ({_tasks(ctx, 'permuted')})", bool(_mean_std(f)[0] >= 0.2), {"forgetting": f})
 
 
 def _less_than_finetune(ctx: Context, method: str) -> Result:
