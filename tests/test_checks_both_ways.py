@@ -113,6 +113,14 @@ SOLUTIONS = {
     "check_masked_layers": (MaskedLinear.from_layer, MaskedConv2d.from_layer),
     "check_pack_mask": (pack_mask,),
     "check_sparsity_at_threshold": (sparsity_at_threshold,),
+    "check_masked_weight": (checks.piggyback.BinaryMaskedWeight.apply,),
+    "check_piggyback_training": (checks.piggyback.ReferencePiggyback, checks.piggyback.reference_train),
+    "check_sparsest_layer": (
+        lambda: checks.piggyback.sparsest_layer({"t": {"first": 0.1, "second": 0.3}}),
+        {"t": {"first": 0.1, "second": 0.3}},
+    ),
+    "check_tau_shift_prediction": (lambda: "about the same",),
+    "check_larger_tau": (lambda: {"t": {"sparsity": 0.2, "accuracy": 0.9}}, {"t": {"sparsity": 0.2, "accuracy": 0.9}}),
     # notebook 03 (cltoolkit.checks.roaming)
     "check_initial_partition": (initial_partition,),
     "check_roaming_update": (lambda mask, visited, rng: roaming_update(mask, visited, rng),),

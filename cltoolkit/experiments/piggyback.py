@@ -5,8 +5,9 @@
 - the configuration per scale: :class:`PiggybackConfig`, :func:`default_config`;
 - training: :func:`pretrain_backbone`, :func:`train_piggyback_task`, :func:`run_piggyback` (the accuracy matrix),
   and the paper's two baselines, :func:`run_classifier_only` and :func:`run_finetune_each`;
-- :func:`run_experiment` (what notebook 02 and ``python -m cltoolkit run piggyback`` both call) and
-  :func:`run_from_args`; at paper scale an ImageNet ResNet from torchvision (:func:`resnet_backbone`);
+- :func:`prepare` (the new tasks and a fixed pretrained backbone: the digits CNN, or at paper scale an ImageNet
+  ResNet from torchvision, :func:`resnet_backbone`), :func:`run_experiment` (what notebook 02 and
+  ``python -m cltoolkit run piggyback`` both call) and :func:`run_from_args`;
 - mask-bank files (:func:`save_bank` / :func:`load_bank`, checked before anything is added) and plain-cost
   inference with the masks multiplied in once (:func:`plain_layer`, :func:`apply_masks`).
 """
@@ -433,16 +434,17 @@ class Experiment:
 
     dataset: str
     kind: str
-    base: Task = field(repr=False)
+    base: Task | None = field(repr=False)  # None for an ImageNet backbone
     tasks: list[Task] = field(repr=False)
     backbone: nn.Module = field(repr=False)
     feature_dim: int
-    base_accuracy: float
+    base_accuracy: float | None
     piggyback: PiggybackResult = field(repr=False)
     classifier_only: dict[str, float] | None
     finetune: dict[str, float] | None
     config: dict
     seconds: float
+    base_name: str = ""
 
     @property
     def task_names(self) -> list[str]:
@@ -464,7 +466,7 @@ class Experiment:
             "params": int(count_parameters(self.backbone) + count_parameters(pb.net.heads)),
             "sparsity": {t: {k: round(v, 6) for k, v in s.items()} for t, s in pb.sparsity.items()},
             "overall_sparsity": {t: round(v, 6) for t, v in pb.overall_sparsity.items()},
-            "base_task": self.base.name,
+            "base_task": self.base_name or self.base.name,
             "base_accuracy": self.base_accuracy,
             "finetune_bytes_per_task": self.finetune_bytes_per_task(),
             "seconds": round(self.seconds, 3),
@@ -475,6 +477,55 @@ class Experiment:
         if self.finetune is not None:
             out["finetune_acc"] = self.finetune
         return out
+
+
+@dataclass
+class Setup:
+    """What an experiment starts from (:func:`prepare`): the new tasks and the fixed, pretrained backbone."""
+
+    dataset: str
+    kind: str
+    base: Task | None = field(repr=False)  # the digits backbone's base task; None for an ImageNet backbone
+    tasks: list[Task] = field(repr=False)
+    backbone: nn.Module = field(repr=False)
+    feature_dim: int
+    base_accuracy: float | None  # the backbone's test accuracy on its base task (None: ImageNet, not measured)
+    base_name: str
+
+
+def prepare(
+    dataset: str | Source = "digits",
+    kind: str = "split",
+    num_tasks: int | None = None,
+    config: PiggybackConfig | None = None,
+    scale: str | None = None,
+    device=None,
+    seed: int = 0,
+    progress: bool | None = None,
+    data_root=None,
+    backbone: str = "digits",
+) -> Setup:
+    """The new tasks of ``dataset`` (:func:`make_tasks`, at most ``max_train``/``max_test`` examples) and a backbone.
+
+    ``backbone="digits"``: the kit's CNN, pretrained here on the base task (the first half of the classes).
+    A torchvision name (``"resnet18"``, ...): its ImageNet weights from the torch hub cache
+    (:func:`resnet_backbone`), the base task is ImageNet and the tasks' images get 3 channels, as
+    ``python -m cltoolkit run piggyback --scale paper`` does.
+    """
+    scale = get_scale(scale)
+    cfg = config or default_config(scale)
+    device = get_device(device)
+    show = progress_enabled(scale) if progress is None else progress
+    source = dataset if isinstance(dataset, Source) else load_source(dataset, root=data_root)
+    base, tasks = make_tasks(source, kind, num_tasks, seed)
+    if backbone != "digits":
+        tasks = [as_rgb(_limit(t, cfg.max_train, cfg.max_test, seed)) for t in tasks]
+        net, dim = resnet_backbone(backbone, pretrained=True)
+        return Setup(source.name, kind, None, tasks, net, dim, None, f"ImageNet ({backbone})")
+    base = _limit(base, cfg.max_train, cfg.max_test, seed)
+    tasks = [_limit(t, cfg.max_train, cfg.max_test, seed + 1 + j) for j, t in enumerate(tasks)]
+    net, dim, base_acc = pretrain_backbone(base, cfg, device, seed, show)
+    return Setup(source.name, kind, base, tasks, net, dim, base_acc, base.name)
 
 
 def run_experiment(
@@ -488,27 +539,38 @@ def run_experiment(
     baselines: bool = True,
     progress: bool | None = None,
     data_root=None,
+    setup: Setup | None = None,
 ) -> Experiment:
-    """Pretrain a backbone on the base task, learn the new tasks with Piggyback, and (optionally) the baselines.
+    """Learn the new tasks with Piggyback over a fixed backbone, and (optionally) the paper's two baselines.
 
-    At ``paper`` scale on a real dataset, call :func:`resnet_backbone` yourself and use
-    :func:`run_piggyback`; this function trains the digits CNN backbone.
+    The tasks and the backbone come from ``setup`` (:func:`prepare`, e.g. an ImageNet ResNet at paper scale);
+    without it, :func:`prepare` pretrains the digits CNN on the base task of ``dataset``.
     """
     start = time.perf_counter()
     scale = get_scale(scale)
     cfg = config or default_config(scale)
     device = get_device(device)
     show = progress_enabled(scale) if progress is None else progress
-    source = dataset if isinstance(dataset, Source) else load_source(dataset, root=data_root)
-    base, tasks = make_tasks(source, kind, num_tasks, seed)
-    base = _limit(base, cfg.max_train, cfg.max_test, seed)
-    tasks = [_limit(t, cfg.max_train, cfg.max_test, seed + 1 + j) for j, t in enumerate(tasks)]
-    backbone, dim, base_acc = pretrain_backbone(base, cfg, device, seed, show)
+    if setup is None:
+        setup = prepare(dataset, kind, num_tasks, cfg, scale, device, seed, show, data_root)
+    tasks, backbone, dim = setup.tasks, setup.backbone, setup.feature_dim
     pb = run_piggyback(tasks, backbone, dim, cfg, device, seed, show)
     clf = run_classifier_only(tasks, backbone, dim, cfg, device, seed) if baselines else None
     ft = run_finetune_each(tasks, backbone, dim, cfg, device, seed, show) if baselines else None
     return Experiment(
-        source.name, kind, base, tasks, backbone, dim, base_acc, pb, clf, ft, asdict(cfg), time.perf_counter() - start
+        setup.dataset,
+        setup.kind,
+        setup.base,
+        tasks,
+        backbone,
+        dim,
+        setup.base_accuracy,
+        pb,
+        clf,
+        ft,
+        asdict(cfg),
+        time.perf_counter() - start,
+        setup.base_name,
     )
 
 
