@@ -127,6 +127,8 @@ SOLUTIONS = {
     "check_roaming_progress": (_roaming_progress,),
     "check_cosine_choice": (cosine_choice,),
     "check_roaming_iterations": (lambda widths, p, interval: interval * max(S - units_per_task(S, p) for S in widths),),
+    "check_visit_probability": (checks.roaming.reference_visit_probability,),
+    "check_tasks_per_filter": (checks.roaming.reference_tasks_per_filter,),
     # notebook 04 (cltoolkit.checks.hypernet)
     "check_full_hypernet": (lambda hnet, embedding: hnet(embedding),),
     "check_functional_forward": (_functional_mlp,),

@@ -4,16 +4,21 @@ The method itself (partitions, masked networks, the multi-task loss) is :mod:`cl
 Here: the configuration per scale and dataset (:class:`RoamingConfig`, :func:`default_config`), the
 training loop that roams every Δ iterations (:func:`train_multitask`), evaluation with per-attribute
 F-scores (:func:`evaluate_multitask`), the runs the notebook compares — Maximum Roaming, fixed
-partitions, full sharing (:func:`run_roaming`) and single-task networks (:func:`run_single_task`) —
-and the command line's way in (:func:`run_from_args`).
+partitions, full sharing (:func:`run_roaming`) and single-task networks (:func:`run_single_task`),
+the evidence that partitions roamed (:class:`TaskTrainingRecorder`: which tasks trained each filter), the
+search for a design where roaming beats fixed partitions (:data:`DESIGNS`, :func:`run_design`; run it with
+``python -m cltoolkit.experiments.roaming designs``) and the command line's way in (:func:`run_from_args`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -29,6 +34,7 @@ from ..nets import count_parameters
 from ..roaming import (
     SELECTIONS,
     NetworkPartitions,
+    PartitionedConv,
     RoamingCNN,
     RoamingResNet18,
     TaskBatchNorm2d,
@@ -262,6 +268,56 @@ def evaluate_multitask(net: TaskMaskedNet, data: AttributeTasks, device="cpu", s
     }
 
 
+class TaskTrainingRecorder:
+    """Which tasks' losses reached each filter during training: the evidence that partitions roamed.
+
+    ``with TaskTrainingRecorder(net) as recorder: train_multitask(net, ...)``. Every masked forward
+    pass of task t hooks the raw conv output (batch, S, H, W) of each
+    :class:`~cltoolkit.roaming.PartitionedConv`; when the backward pass brings a non-zero gradient to
+    filter s, ``recorder.trained_by[layer][s, t]`` becomes True. Task t's loss sends exactly zero
+    gradient to a filter outside its mask (the mask multiplies that channel by 0, and batch norm keeps
+    channels apart), so with fixed partitions ``trained_by`` is the initial partition, and with Maximum
+    Roaming run to the end every filter is trained by every task. Unmasked passes (``task=None``, full
+    sharing) cannot be told apart by task and are not recorded.
+    """
+
+    def __init__(self, net: TaskMaskedNet):
+        self.net = net
+        self.trained_by = {
+            name: np.zeros((layer.conv.out_channels, net.num_tasks), dtype=bool)
+            for name, layer in net.masked_layers.items()
+        }
+        self._handles: list = []
+
+    def _hook(self, name: str, layer: PartitionedConv):
+        def forward_hook(module, inputs, output):
+            task = layer.task
+            if task is None or not output.requires_grad:
+                return
+
+            def record(grad):
+                reached = grad.detach().abs().sum(dim=(0, 2, 3)) > 0
+                self.trained_by[name][:, task] |= reached.cpu().numpy()
+
+            output.register_hook(record)
+
+        return forward_hook
+
+    def __enter__(self) -> TaskTrainingRecorder:
+        for name, layer in self.net.masked_layers.items():
+            self._handles.append(layer.conv.register_forward_hook(self._hook(name, layer)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def tasks_per_filter(self) -> dict[str, np.ndarray]:
+        """{layer: (S,) ints}: how many tasks have trained each filter so far."""
+        return {name: trained.sum(axis=1) for name, trained in self.trained_by.items()}
+
+
 # ----------------------------------------------------------------------------------------------
 # Runs: Maximum Roaming, fixed partitions, full sharing, single-task networks
 # ----------------------------------------------------------------------------------------------
@@ -281,6 +337,7 @@ class RoamingResult:
     log: TrainLog | None = None
     partitions: NetworkPartitions | None = None
     model: nn.Module | None = None
+    trained_by: dict[str, np.ndarray] | None = field(default=None, repr=False)  # see TaskTrainingRecorder
 
     @property
     def mean_f1(self) -> float:
@@ -328,11 +385,13 @@ def run_roaming(
     device: torch.device | str = "cpu",
     progress: bool | None = None,
     label: str | None = None,
+    record_training: bool = False,
 ) -> RoamingResult:
     """Train one multi-task network on ``data`` and score it on the test split.
 
     ``config.sharing_ratio == 1`` is full sharing (one pass, no masks);
-    ``config.roaming=False`` fixed partitions; otherwise Maximum Roaming.
+    ``config.roaming=False`` fixed partitions; otherwise Maximum Roaming. ``record_training``: fill
+    ``result.trained_by`` ({layer: (S, T) bool}) with a :class:`TaskTrainingRecorder` (masked runs only).
     """
     config = (config or default_config()).validate()
     data = subsample_tasks(data, config.max_train, config.max_test, seed)
@@ -345,21 +404,23 @@ def run_roaming(
     partitions = None if full else NetworkPartitions(net, config.sharing_ratio, seed=seed, selection=config.selection)
     if label is None:
         label = "full sharing" if full else ("roaming" if config.roaming else "fixed partitions")
-    log = train_multitask(
-        net,
-        data,
-        partitions,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        update_interval=config.update_interval,
-        roaming=config.roaming,
-        step_per_task=config.step_per_task,
-        device=device,
-        generator=generator,
-        progress=progress,
-        desc=label,
-    )
+    recorder = TaskTrainingRecorder(net) if record_training and partitions is not None else None
+    with recorder or contextlib.nullcontext():
+        log = train_multitask(
+            net,
+            data,
+            partitions,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            update_interval=config.update_interval,
+            roaming=config.roaming,
+            step_per_task=config.step_per_task,
+            device=device,
+            generator=generator,
+            progress=progress,
+            desc=label,
+        )
     scores = evaluate_multitask(net, data, device)
     extra = _head_bytes(net) if partitions is None else partitions.bytes_per_task()
     return RoamingResult(
@@ -373,6 +434,7 @@ def run_roaming(
         log=log,
         partitions=partitions,
         model=net.cpu(),
+        trained_by=None if recorder is None else recorder.trained_by,
     )
 
 
@@ -472,3 +534,139 @@ def run_from_args(args: argparse.Namespace) -> dict:
         data, config, seed=args.seed, device=args.device, progress=False if getattr(args, "quiet", False) else None
     )
     return result.to_dict()
+
+
+# ----------------------------------------------------------------------------------------------
+# Designs: where, if anywhere, does roaming beat fixed partitions on the digits?
+# ----------------------------------------------------------------------------------------------
+
+VARIANTS = ("fixed", "roaming", "full sharing")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A variation of the digits attribute experiment: ``overrides`` of :class:`RoamingConfig` fields
+    (on top of :func:`default_config` at the scale asked for), and whether each attribute is its own task."""
+
+    note: str
+    overrides: dict = field(default_factory=dict)
+    one_task_per_attribute: bool = False
+
+
+DESIGNS = {
+    "digits": Design("the notebook's design: 9 attributes in 4 tasks, p = 0.5, 15 epochs on 1,258 images"),
+    "9 tasks": Design("each of the 9 attributes is its own task", one_task_per_attribute=True),
+    "150 images": Design("150 training images, 60 epochs (180 iterations)", dict(max_train=150, epochs=60)),
+    "p = 0.25": Design("sharing ratio 0.25: each task owns 4 of 16 and 8 of 32 filters", dict(sharing_ratio=0.25)),
+    "60 epochs": Design(
+        "60 epochs (1,200 iterations), Δ = 20: roaming until iteration 320", dict(epochs=60, update_interval=20)
+    ),
+    "wider, deeper": Design(
+        "three convs of 32, 64, 128 filters, Δ = 2", dict(channels=(32, 64, 128), update_interval=2)
+    ),
+    "all together": Design(
+        "9 tasks, p = 0.25, 300 images, 40 epochs (200 iterations), Δ = 3",
+        dict(sharing_ratio=0.25, max_train=300, epochs=40, update_interval=3),
+        one_task_per_attribute=True,
+    ),
+}
+
+
+def one_task_per_attribute(data: AttributeTasks) -> AttributeTasks:
+    """The same images and attributes with every attribute a task of its own (head size 1)."""
+    used = sorted({a for g in data.groups for a in g})
+    return replace(data, groups=[[a] for a in used], task_names=[data.attribute_names[a] for a in used])
+
+
+def run_design(
+    data: AttributeTasks,
+    design: str | Design,
+    seeds: Sequence[int],
+    *,
+    scale: str | None = None,
+    variants: Sequence[str] = VARIANTS,
+    device: torch.device | str = "cpu",
+    progress: bool | None = False,
+) -> dict[str, np.ndarray]:
+    """Mean F-score per seed (a (len(seeds),) array) of each variant in ``variants`` under one design.
+
+    The variants of one seed share the initial weights, the batch order and (fixed vs roaming) the
+    initial partition, so ``roaming - fixed`` can be compared seed by seed (:func:`design_summary`).
+    """
+    if isinstance(design, str):
+        if design not in DESIGNS:
+            raise ConfigError(f"unknown design {design!r}; choose one of: {', '.join(DESIGNS)}")
+        design = DESIGNS[design]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ConfigError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    config = default_config(scale, **design.overrides)
+    if design.one_task_per_attribute:
+        data = one_task_per_attribute(data)
+    per_variant = {
+        "fixed": replace(config, roaming=False),
+        "roaming": config,
+        "full sharing": replace(config, sharing_ratio=1.0),
+    }
+    return {
+        name: np.array(
+            [run_roaming(data, per_variant[name], seed=s, device=device, progress=progress).mean_f1 for s in seeds]
+        )
+        for name in variants
+    }
+
+
+def design_summary(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean and sample std of each variant, and ``roaming - fixed`` paired by seed: its mean, standard error
+    (std of the per-seed differences / sqrt(n)) and the mean in standard errors (``z``; nan with one seed)."""
+    out = {}
+    for name, values in scores.items():
+        out[f"{name} mean"] = float(np.mean(values))
+        out[f"{name} std"] = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    if "fixed" in scores and "roaming" in scores:
+        diff = np.asarray(scores["roaming"]) - np.asarray(scores["fixed"])
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        out["roaming - fixed"], out["se"] = float(diff.mean()), se
+        out["z"] = float(diff.mean() / se) if se and np.isfinite(se) and se > 0 else float("nan")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cltoolkit.experiments.roaming designs [--seeds 0,1,2,3,4] [--scale default] [--only NAME ...]``:
+    every design of :data:`DESIGNS` over the seeds, one run at a time; prints a Markdown table, ``--json`` saves it."""
+    parser = argparse.ArgumentParser(prog="python -m cltoolkit.experiments.roaming", description=main.__doc__)
+    parser.add_argument("what", choices=["designs"])
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default 0,1,2,3,4)")
+    parser.add_argument("--scale", default="default", choices=["smoke", "default", "paper"])
+    parser.add_argument("--only", nargs="*", default=None, help=f"designs to run (default all: {', '.join(DESIGNS)})")
+    parser.add_argument("--json", default=None, help="write {design: {variant: [F-score per seed]}} here")
+    args = parser.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    names = args.only or list(DESIGNS)
+    for name in names:
+        if name not in DESIGNS:
+            parser.error(f"unknown design {name!r}; choose from: {', '.join(DESIGNS)}")
+    data = load_attribute_tasks("digits")
+    results = {}
+    print("| design | fixed | roaming | full sharing | roaming − fixed (± SE, paired) | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        start = time.perf_counter()
+        scores = run_design(data, name, seeds, scale=args.scale)
+        summary = design_summary(scores)
+        results[name] = {"note": DESIGNS[name].note, **{k: v.tolist() for k, v in scores.items()}}
+        cells = [f"{summary[f'{v} mean']:.4f} ± {summary[f'{v} std']:.4f}" for v in VARIANTS]
+        gap = f"{summary['roaming - fixed']:+.4f} ± {summary['se']:.4f} ({summary['z']:+.1f} SE)"
+        print(f"| {name} | {' | '.join(cells)} | {gap} | {time.perf_counter() - start:.0f} |", flush=True)
+        if args.json:
+            payload = {"scale": args.scale, "seeds": seeds, "threads": torch.get_num_threads(), "designs": results}
+            with open(args.json, "w") as f:
+                json.dump(payload, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
