@@ -15,6 +15,7 @@ The solution notebooks mark each answer with nbgrader's markers: ``### BEGIN SOL
 
     python scripts/make_student_editions.py           # rewrite notebooks/student/
     python scripts/make_student_editions.py --check   # exit 1 if anything would change
+    python scripts/make_student_editions.py 02_piggyback   # only some notebooks
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ MARKER = "BEGIN SOLUTION"
 
 
 def _nbgrader_metadata(cell) -> dict:
-    return {
-        "grade": False,
+    """nbgrader's cell metadata: a solution cell; written answers (markdown) are manually graded, 1 point."""
+    meta = {
+        "grade": cell.cell_type == "markdown",
         "grade_id": f"solution-{cell.id}",
         "locked": False,
         "schema_version": 3,
         "solution": True,
         "task": False,
     }
+    if cell.cell_type == "markdown":
+        meta["points"] = 1
+    return meta
 
 
 def mark_solutions(nb) -> bool:
@@ -86,10 +91,18 @@ def main() -> int:
         action="store_true",
         help="exit 1 if a solution notebook lacks its nbgrader metadata or a student edition is stale",
     )
+    parser.add_argument("names", nargs="*", metavar="NOTEBOOK", help="only these notebooks (default: all)")
     args = parser.parse_args()
     STUDENT.mkdir(exist_ok=True)
     stale = []
-    for path in sorted(SOURCE.glob("*.ipynb")):
+    paths = sorted(SOURCE.glob("*.ipynb"))
+    if args.names:
+        wanted = {Path(n).name if n.endswith(".ipynb") else f"{Path(n).name}.ipynb" for n in args.names}
+        unknown = wanted - {p.name for p in paths}
+        if unknown:
+            parser.error(f"no solution notebook named {', '.join(sorted(unknown))} in notebooks/")
+        paths = [p for p in paths if p.name in wanted]
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         if mark_solutions(nb):
             stale.append(str(path.relative_to(REPO)))
@@ -101,7 +114,8 @@ def main() -> int:
             stale.append(str(target.relative_to(REPO)))
             if not args.check:
                 target.write_text(text)
-    for orphan in sorted(set(p.name for p in STUDENT.glob("*.ipynb")) - set(p.name for p in SOURCE.glob("*.ipynb"))):
+    orphans = set(p.name for p in STUDENT.glob("*.ipynb")) - set(p.name for p in SOURCE.glob("*.ipynb"))
+    for orphan in sorted(orphans) if not args.names else []:
         stale.append(f"notebooks/student/{orphan} (no solution notebook)")
         if not args.check:
             (STUDENT / orphan).unlink()

@@ -92,6 +92,9 @@ def _functional_mlp(x, weights):
 
 
 SOLUTIONS = {
+    "check_mean_and_spread": (checks.comparison.reference_mean_and_spread,),
+    "check_difference_and_se": (checks.comparison.reference_difference_and_se,),
+    "check_classes_by_entropy": (checks.comparison.reference_classes_by_entropy,),
     # notebook 00 and 01 (cltoolkit.checks.core)
     "check_average_accuracy": (metrics.average_accuracy,),
     "check_backward_transfer": (metrics.backward_transfer,),

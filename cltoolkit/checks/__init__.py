@@ -9,6 +9,7 @@ when the answer is wrong. One module per notebook; everything is re-exported her
 or the package's for the cells that follow an exercise.
 """
 
+from . import comparison as _comparison
 from . import core as _core
 from . import hypernet as _hypernet
 from . import piggyback as _piggyback
@@ -17,7 +18,7 @@ from ._exercise import exercise_check, yours_or
 
 __all__ = ["exercise_check", "yours_or"]
 
-for _module in (_core, _hypernet, _piggyback, _roaming):
+for _module in (_core, _hypernet, _piggyback, _roaming, _comparison):
     for _name in _module.__all__:
         _value = getattr(_module, _name)
         globals()[_name] = exercise_check(_value) if _name.startswith("check_") and callable(_value) else _value
