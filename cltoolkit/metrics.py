@@ -2,7 +2,7 @@
 
 The accuracy matrix ``R`` (T x T): ``R[i, j]`` is the accuracy on task ``j``
 after training on task ``i`` (fractions in [0, 1]; entries not measured are
-NaN). The definitions the kit uses (METHODS.md):
+NaN). The definitions the kit uses (docs/methods.md):
 
 - average accuracy  ACC = mean_j R[T-1, j]
 - backward transfer BWT = mean_{j<T-1} (R[T-1, j] - R[j, j])

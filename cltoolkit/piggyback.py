@@ -4,8 +4,8 @@ The backbone's weights ``W`` never change. Each conv and linear layer gets real-
 (``mask_scores``); the forward pass uses ``W * m`` with ``m = 1[m_r > tau]`` (``tau`` = ``threshold``, bias not
 masked), the backward pass is straight-through (``dL/dm_r := dL/dm``), and each task trains a fresh linear head.
 Only ``m`` is kept, 1 bit per weight: an old task never changes. Defaults: ``tau = 5e-3``, scores start at
-``1e-2`` (mask all ones: the masked network *is* the backbone), BatchNorm frozen. Read in the order of METHODS.md
-section 1; the digits experiment, baselines and configs are in :mod:`cltoolkit.experiments.piggyback`.
+``1e-2`` (mask all ones: the masked network *is* the backbone), BatchNorm frozen. Read in the order of docs/methods.md
+("Piggyback"); the digits experiment, baselines and configs are in :mod:`cltoolkit.experiments.piggyback`.
 """
 
 from __future__ import annotations

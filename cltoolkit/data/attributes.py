@@ -18,7 +18,7 @@ import torch
 from ..errors import ConfigError
 from .sources import Source
 
-# Attribute index groups used by the Maximum Roaming authors on CelebA (METHODS.md §2).
+# Attribute index groups used by the Maximum Roaming authors on CelebA (docs/methods.md, Maximum Roaming).
 CELEBA_GROUPS = [
     [2, 10, 13, 14, 18, 20, 25, 26, 39],
     [3, 15, 23, 1, 12],
