@@ -1,6 +1,6 @@
 """Maximum Roaming (Pascal et al., AAAI 2021): roaming parameter partitions for multi-task learning.
 
-Notebook 03's method, in the order of docs/methods.md (Maximum Roaming). One conv net learns T tasks at once; task t uses
+Notebook 03's method, as in docs/methods.md. One conv net learns T tasks at once; task t uses
 only a subset of each layer's filters. The subsets start as a random partition with sharing ratio p,
 then *roam*: every Δ iterations each task swaps one active filter for one it has never used, until
 every task has visited every filter. Symbols: S (filters of a layer) = ``num_units``, T = ``num_tasks``,
