@@ -32,7 +32,8 @@ nb_ipywidgets_js = {}
 nb_output_stderr = "show"
 
 # Offline: MathJax 2 from the site itself (copied into _static/mathjax by the build script).
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# config/local/cltk.js (written by the build) points MathJax at the STIX-Web fonts it ships with.
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/cltk"
 
 autodoc_default_options = {"members": True, "show-inheritance": True, "member-order": "bysource"}
 autodoc_typehints = "signature"

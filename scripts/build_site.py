@@ -50,7 +50,14 @@ BUILD = REPO / "_build"
 SCALES = ("smoke", "default", "paper")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 4 * 3600}  # seconds, per cell
 NOTEBOOK_TIMEOUT = {"smoke": 600, "default": 3600, "paper": 12 * 3600}  # seconds, per notebook
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/cltk"
+# jupyter-server-mathjax ships the STIX-Web fonts only: tell MathJax so, or it asks for the TeX ones.
+MATHJAX_LOCAL_CONFIG = """MathJax.Hub.Config({
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
+  SVG: {font: "STIX-Web"}
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/cltk.js");
+"""
 # script / stylesheet / image / frame sources that would make a page load something from another host
 _REMOTE_REF = re.compile(r"""<(script|link|img|iframe)\b[^>]*?\b(src|href)\s*=\s*["']((?:https?:)?//[^"']+)""", re.I)
 _STALL_FRACTION = 0.95
@@ -203,6 +210,16 @@ def mathjax_dir() -> Path:
     return folder
 
 
+def copy_mathjax(target: Path) -> Path:
+    """Copy MathJax to ``target`` with the kit's font configuration (``config/local/cltk.js``); return it."""
+    if not target.exists():
+        shutil.copytree(mathjax_dir(), target)
+    local = target / "config" / "local"
+    local.mkdir(parents=True, exist_ok=True)
+    (local / "cltk.js").write_text(MATHJAX_LOCAL_CONFIG, encoding="utf-8")
+    return target
+
+
 def remote_references(html_text: str) -> list[str]:
     """URLs of scripts, stylesheets, images or frames that a page would load from another host."""
     return [match.group(3) for match in _REMOTE_REF.finditer(html_text)]
@@ -258,9 +275,7 @@ def export_html(
     else:
         nb = nbformat.read(notebook, as_version=4)
     nb.metadata.pop("widgets", None)  # without widget state, explorers show their static snapshots
-    target_mathjax = out_dir / "mathjax"
-    if not target_mathjax.exists():
-        shutil.copytree(mathjax_dir(), target_mathjax)
+    copy_mathjax(out_dir / "mathjax")
     exporter = HTMLExporter(
         mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}",
         require_js_url="data:text/javascript,",  # the kit's figures need no require.js
@@ -417,7 +432,7 @@ def _stage(
     shutil.copytree(DOCS, src_dir, ignore=shutil.ignore_patterns("_build", "__pycache__"))
     static = src_dir / "_static"
     static.mkdir(exist_ok=True)
-    shutil.copytree(mathjax_dir(), static / "mathjax")
+    copy_mathjax(static / "mathjax")
     (static / "cltk-plotly.js").write_text(plotlyjs_script(), encoding="utf-8")
 
     (src_dir / "notebooks").mkdir()

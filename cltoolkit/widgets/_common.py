@@ -199,10 +199,18 @@ def use_portable_figures(force: bool = False) -> bool:
 
 
 def figure_bundle(fig: go.Figure) -> dict:
-    """The mime bundle a figure is shown with inside an explorer (no plotly.js in it)."""
-    if portable_figures_active():
-        return pio.renderers[RENDERER_NAME].to_mimebundle(fig.to_dict())
-    return fig._repr_mimebundle_()
+    """The mime bundle a figure is shown with inside an explorer (no plotly.js in it).
+
+    plotly's own bundle where another front end's renderer is in charge (Colab, VS Code, ...), the
+    kit's where it is or where plotly's default yields no bundle (outside Jupyter).
+    """
+    if not portable_figures_active():
+        bundle = fig._repr_mimebundle_()
+        if bundle:
+            return bundle
+    if RENDERER_NAME not in pio.renderers:
+        pio.renderers[RENDERER_NAME] = _renderer_class()()
+    return pio.renderers[RENDERER_NAME].to_mimebundle(fig.to_dict())
 
 
 # ---------------------------------------------------------------- explorers
