@@ -505,6 +505,14 @@ def load_attribute_tasks(dataset: str = "digits", root=None, scale: str | None =
     return attribute_tasks(source)
 
 
+def with_update_interval_in_epochs(config: RoamingConfig, data: AttributeTasks, epochs: float) -> RoamingConfig:
+    """``config`` with Δ set to ``epochs`` of training on ``data`` (at least one iteration): the paper's
+    CelebA setting is Δ = 0.1 epoch, used by the CLI and notebook 03 at paper scale."""
+    epochs = Float(low=0, low_open=True)("update interval in epochs", epochs)
+    steps_per_epoch = -(-len(data.x_train) // config.batch_size)
+    return replace(config, update_interval=max(1, round(epochs * steps_per_epoch)))
+
+
 def run_from_args(args: argparse.Namespace) -> dict:
     """The CLI's ``run roaming``: build the config from ``args`` (None = default for the scale) and run it."""
     if args.stream != "attributes":
@@ -528,8 +536,7 @@ def run_from_args(args: argparse.Namespace) -> dict:
             raise ConfigError(f"--tasks {args.tasks}: the {args.dataset} attribute set has {data.num_tasks} tasks")
         data = replace(data, groups=data.groups[: args.tasks], task_names=data.task_names[: args.tasks])
     if args.dataset == "celeba" and args.scale == "paper" and getattr(args, "update_interval", None) is None:
-        steps_per_epoch = -(-len(data.x_train) // config.batch_size)
-        config = replace(config, update_interval=max(1, round(0.1 * steps_per_epoch)))  # Δ = 0.1 epoch
+        config = with_update_interval_in_epochs(config, data, 0.1)  # the paper's Δ = 0.1 epoch
     result = run_roaming(
         data, config, seed=args.seed, device=args.device, progress=False if getattr(args, "quiet", False) else None
     )
