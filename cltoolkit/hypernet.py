@@ -1,22 +1,21 @@
 """Continual learning with task-conditioned hypernetworks (von Oswald et al., ICLR 2020).
 
-A hypernetwork ``h(e, Θ_h)`` outputs *all* weights of a target network. Each task ``t`` has a
-learned embedding ``e(t)``; the target network for task ``t`` runs with the weights ``h(e(t), Θ_h)``
-and owns no weights itself. To keep old tasks, the hypernetwork is asked to keep producing the same
-weights for the old embeddings (the *output regulariser*), with targets stored before each task::
+A hypernetwork ``h(e, Θ_h)`` outputs *all* weights of a target network. Each task ``t`` has a learned embedding
+``e(t)``; the target network for task ``t`` runs with the weights ``h(e(t), Θ_h)`` and owns no weights itself. To keep
+old tasks, the hypernetwork is asked to keep producing the same weights for the old embeddings (the *output
+regulariser*), with targets stored before each task::
 
     L = L_task(h(e(T), Θ_h), data_T)
         + β / (T − 1) · Σ_{t<T} ‖ h(e(t), Θ_h*) − h(e(t), Θ_h + ΔΘ_h) ‖²
 
-``Θ_h*`` is the hypernetwork before task ``T`` (its outputs are stored once as targets), ``ΔΘ_h``
-an optional look-ahead (the step the optimiser would take on ``L_task`` alone, detached). Old
-embeddings stay fixed. Names (paper symbol → here): ``e(t)`` → ``task_embeddings[t]``, chunk
-embeddings ``c_i`` → ``chunk_embeddings``, ``Θ_trgt`` → the list of generated tensors with
-``target_shapes``, β → ``beta``, ΔΘ_h → ``delta``.
+``Θ_h*`` is the hypernetwork before task ``T`` (its outputs are stored once as targets), ``ΔΘ_h`` an optional
+look-ahead (the step the optimiser would take on ``L_task`` alone, detached). Old embeddings stay fixed. Names (paper
+symbol → here): ``e(t)`` → ``task_embeddings[t]``, chunk embeddings ``c_i`` → ``chunk_embeddings``, ``Θ_trgt`` → the
+list of generated tensors with ``target_shapes``, β → ``beta``, ΔΘ_h → ``delta``.
 
-Without the task identity (CL2/CL3), :func:`infer_tasks` generates the weights of every learned
-task and picks, per input, the task whose softmax output has the lowest entropy (HNET+ENT).
-Experiments (digit streams, configs, the toy regression): :mod:`cltoolkit.experiments.hypernet`.
+Without the task identity (CL2/CL3), :func:`infer_tasks` generates the weights of every learned task and picks, per
+input, the task whose softmax output has the lowest entropy (HNET+ENT). Experiments (digit streams, configs, the toy
+regression): :mod:`cltoolkit.experiments.hypernet`.
 """
 
 from __future__ import annotations
@@ -37,16 +36,17 @@ from .validate import Float, Int, IntTuple, OneOf
 
 # --- Target networks: no weights of their own, ``forward(x, weights)`` ------------------------
 
+_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}  # target and hypernetwork
+
 
 class TargetNetwork:
     """A network that runs with weights it is given (``torch.func.functional_call``).
 
     What a hypernetwork needs from it: ``target_shapes`` (its weight tensors' shapes, in order);
-    ``forward(x, weights)``: ``x`` (batch, ...) and tensors with ``target_shapes`` → (batch, out);
-    ``forward_batched(x, weights)``: each tensor with a leading P (P weight sets, e.g. points of an
-    embedding grid) → (P, batch, out), all P networks at once with ``vmap``. ``module`` is a template
-    on the ``meta`` device: it fixes the architecture, holds no memory, and its (fake) parameters are
-    always replaced by the given weights.
+    ``forward(x, weights)``: ``x`` (batch, ...) and tensors with ``target_shapes`` → (batch, out); ``forward_batched(x, weights)``:
+    each tensor with a leading P (P weight sets, e.g. points of an embedding grid) → (P, batch, out), all P networks at
+    once with ``vmap``. ``module`` is a template on the ``meta`` device: it fixes the architecture, holds no memory,
+    and its (fake) parameters are always replaced by the given weights.
     """
 
     def __init__(self, build_module):
@@ -99,15 +99,14 @@ class TargetMLP(TargetNetwork):
     """
 
     def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, activation: str = "relu"):
-        acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-        self.activation = OneOf(*acts)("activation", activation)
+        self.activation = OneOf(*_ACTIVATIONS)("activation", activation)
         self.sizes = [Int(low=1)("in_features", in_features), *IntTuple(low=1, min_len=0)("hidden", hidden)]
         self.sizes.append(Int(low=1)("out_features", out_features))
 
         def build():
             layers: list[nn.Module] = [nn.Flatten()]
             for a, b in zip(self.sizes[:-2], self.sizes[1:-1]):
-                layers += [nn.Linear(a, b), acts[activation]()]
+                layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
             return nn.Sequential(*layers, nn.Linear(self.sizes[-2], self.sizes[-1]))
 
         super().__init__(build)
@@ -166,13 +165,14 @@ class HyperNetwork(nn.Module):
       embeddings ``c_i`` (``chunk_emb_dim``), one head outputs C numbers per chunk; the K·C
       outputs are concatenated, cut to |Θ_trgt| and reshaped. K = ceil(|Θ_trgt| / C).
 
-    Task and chunk embeddings start N(0, 1). The output heads are rescaled once at construction so
-    the generated weights start with the spread of PyTorch's default initialisation (``init_std``:
-    one value per target tensor, or one for all; default 0.05).
+    Task and chunk embeddings start N(0, 1); the trunk uses ``activation`` (``relu``, ``sigmoid``, ``tanh``, ``elu``).
+    ``init="rescale"``: PyTorch's default trunk init, head biases zero and head weights rescaled once so the generated
+    weights start with the spread of PyTorch's default initialisation (``init_std``: one value per target tensor, or
+    one for all; default 0.05). ``init="xavier"`` (the authors' toy regression): xavier-uniform for every weight matrix
+    of the trunk and heads, every bias zero (``init_std`` unused).
 
-    ``forward(task)`` with an int → list of tensors with ``target_shapes``; with an embedding
-    (emb_dim,) → the same; with embeddings (P, emb_dim) → tensors with a leading P.
-    ``flat=True`` returns (|Θ_trgt|,) / (P, |Θ_trgt|).
+    ``forward(task)`` with an int → list of tensors with ``target_shapes``; with an embedding (emb_dim,) → the same;
+    with embeddings (P, emb_dim) → tensors with a leading P. ``flat=True`` returns (|Θ_trgt|,) / (P, |Θ_trgt|).
     """
 
     def __init__(
@@ -184,8 +184,12 @@ class HyperNetwork(nn.Module):
         chunk_size: int | None = None,
         chunk_emb_dim: int | None = None,
         init_std: float | Sequence[float] | None = None,
+        activation: str = "relu",
+        init: str = "rescale",
     ):
         super().__init__()
+        self.activation = OneOf(*_ACTIVATIONS)("activation", activation)
+        self.init = OneOf("rescale", "xavier")("init", init)
         sizes = _check_sizes(target_shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim)
         self.target_shapes, self.num_tasks, self.emb_dim, self.hidden, self.chunk_size, self.chunk_emb_dim = sizes
         self.chunked, self.target_numel = chunk_size is not None, sum(math.prod(s) for s in self.target_shapes)
@@ -201,11 +205,15 @@ class HyperNetwork(nn.Module):
             self.num_chunks = -(-self.target_numel // self.chunk_size)
             self.chunk_embeddings = nn.Parameter(torch.randn(self.num_chunks, self.chunk_emb_dim))
             in_dim += self.chunk_emb_dim
-        widths = [in_dim, *self.hidden]  # the trunk: Linear -> ReLU per hidden size
-        self.trunk = nn.Sequential(*[m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
+        widths, act = [in_dim, *self.hidden], _ACTIVATIONS[activation]  # the trunk: Linear -> act per hidden size
+        self.trunk = nn.Sequential(*[m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), act())])
         sizes = [self.chunk_size] if self.chunked else [math.prod(s) for s in self.target_shapes]
         self.heads = nn.ModuleList(nn.Linear(widths[-1], n) for n in sizes)
-        self._rescale_heads(stds)
+        if init == "rescale":
+            self._rescale_heads(stds)
+        else:  # xavier: every weight matrix xavier-uniform, every bias zero
+            for layer in [m for m in self.trunk if isinstance(m, nn.Linear)] + list(self.heads):
+                nn.init.xavier_uniform_(layer.weight), nn.init.zeros_(layer.bias)
 
     @torch.no_grad()
     def _rescale_heads(self, stds: list[float]) -> None:
@@ -271,7 +279,8 @@ class HyperNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         kind = f"chunk_size={self.chunk_size}, chunk_emb_dim={self.chunk_emb_dim}" if self.chunked else "full"
-        return f"num_tasks={self.num_tasks}, emb_dim={self.emb_dim}, hidden={self.hidden}, {kind}"
+        act = "" if self.activation == "relu" else f", activation={self.activation!r}"
+        return f"num_tasks={self.num_tasks}, emb_dim={self.emb_dim}, hidden={self.hidden}, {kind}{act}"
 
     # --- the output regulariser ---------------------------------------------------------------
 
@@ -290,9 +299,9 @@ class HyperNetwork(nn.Module):
     ) -> torch.Tensor:
         """β / |old| · Σ_t ‖ targets[t] − h(e(t), Θ_h + ΔΘ_h) ‖² over the old tasks.
 
-        ``targets``: {task: flat weights (|Θ_trgt|,)} stored before the current task; ``tasks``: the
-        old tasks to use (default all in ``targets``; a random subset for long sequences); ``delta``:
-        a look-ahead {parameter name: step} (:func:`lookahead_delta`). Old embeddings stay fixed.
+        ``targets``: {task: flat weights (|Θ_trgt|,)} stored before the current task; ``tasks``: the old tasks to use
+        (default all in ``targets``; a random subset for long sequences); ``delta``: a look-ahead {parameter name:
+        step} (:func:`lookahead_delta`). Old embeddings stay fixed.
         """
         beta, ids = Float(low=0)("beta", beta), sorted(targets) if tasks is None else list(tasks)
         if beta == 0 or not ids:
@@ -335,9 +344,14 @@ def lookahead_delta(optimizer: torch.optim.Optimizer, grads: Mapping[nn.Paramete
 # --- Learning one task: task loss + output regulariser ----------------------------------------
 
 
-def _batch_stream(x, y, batch_size, steps, generator):
-    """``steps`` minibatches, reshuffling after each pass over the data."""
-    while steps > 0:
+def _batch_stream(x, y, batch_size, steps, generator, full_batches=False):
+    """``steps`` minibatches, reshuffling after each pass over the data; with ``full_batches`` every batch has
+    ``batch_size`` rows, cut from an endless stream of reshuffled passes (a batch may span two passes)."""
+    if full_batches:
+        passes = -(-steps * batch_size // len(x))
+        order = torch.cat([torch.randperm(len(x), generator=generator) for _ in range(passes)])
+        yield from ((x[idx], y[idx]) for idx in order[: steps * batch_size].split(batch_size))
+    while steps > 0 and not full_batches:
         for idx in torch.randperm(len(x), generator=generator).split(batch_size)[:steps]:
             steps -= 1
             yield x[idx], y[idx]
@@ -359,14 +373,16 @@ def learn_task(
     old_tasks_per_step: int | None = None,
     loss_fn=F.cross_entropy,
     generator: torch.Generator | None = None,
+    full_batches: bool = False,
     progress: bool = False,
     desc: str = "train",
 ) -> list[float]:
     """Train the hypernetwork on task ``task_id`` with data ``x`` (N, ...), ``y`` (N, ...); returns the task losses.
 
-    Each step: L_task on a minibatch, plus (β > 0, old tasks in ``targets``) the output regulariser
-    over the old tasks (or a random ``old_tasks_per_step`` of them), at Θ_h + ΔΘ_h with ``lookahead``.
-    Adam optimises Θ_h (trunk, heads, chunk embeddings) and e(task_id); old embeddings stay fixed.
+    Each step: L_task on a minibatch, plus (β > 0, old tasks in ``targets``) the output regulariser over the old tasks
+    (or a random ``old_tasks_per_step`` of them), at Θ_h + ΔΘ_h with ``lookahead``. ``full_batches``: every minibatch
+    has ``batch_size`` rows (see ``_batch_stream``), as in the authors' code. Adam optimises Θ_h (trunk, heads, chunk
+    embeddings) and e(task_id); old embeddings stay fixed.
     """
     steps, batch_size = Int(low=1)("steps", steps), Int(low=1)("batch_size", batch_size)
     lr, beta = Float(low=0, low_open=True)("lr", lr), Float(low=0)("beta", beta)
@@ -379,7 +395,7 @@ def learn_task(
     shared = [(name, p) for name, p in hnet.named_parameters() if not name.startswith("task_embeddings.")]
     optimizer = torch.optim.Adam([p for _, p in shared] + [hnet.embedding(task_id)], lr=lr)
     losses = []
-    batches = _batch_stream(x, y, batch_size, steps, generator)
+    batches = _batch_stream(x, y, batch_size, steps, generator, full_batches)
     for xb, yb in tqdm(batches, total=steps, desc=desc, disable=not progress, leave=False):
         loss = loss_fn(target(xb.to(device), hnet(task_id)), yb.to(device))
         total = loss
@@ -426,8 +442,7 @@ def infer_tasks(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """HNET+ENT: generate every candidate task's weights, keep the lowest-entropy output per input.
 
-    Returns ``(task_ids (N,), logits (N, C))``: the inferred task of each input
-    and the outputs of the network generated for it.
+    Returns ``(task_ids (N,), logits (N, C))``: the inferred task of each input and its generated network's outputs.
     """
     tasks = list(range(hnet.num_tasks)) if tasks is None else list(tasks)
     batch_size = Int(low=1)("batch_size", batch_size)
