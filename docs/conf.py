@@ -7,7 +7,6 @@ gives the pages without the notebooks.
 
 import os
 import re
-from pathlib import Path
 
 os.environ.setdefault("CLTK_PROGRESS", "0")
 
@@ -34,6 +33,14 @@ nb_output_stderr = "show"
 # Offline: MathJax 2 from the site itself (copied into _static/mathjax by the build script).
 # config/local/cltk.js (written by the build) points MathJax at the STIX-Web fonts it ships with.
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/cltk"
+# myst-nb marks notebook pages tex2jax_ignore and the math itself "math": MathJax 2 must be told.
+mathjax2_config = {
+    "tex2jax": {
+        "processClass": "tex2jax_process|mathjax_process|math|output_area",
+        "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
+        "processEscapes": True,
+    }
+}
 
 autodoc_default_options = {"members": True, "show-inheritance": True, "member-order": "bysource"}
 autodoc_typehints = "signature"
@@ -42,7 +49,8 @@ autodoc_inherit_docstrings = False  # torch.autograd.Function.forward's docstrin
 
 html_theme = "furo"
 html_title = "cltoolkit: continual and multi-task learning, built from scratch"
-html_static_path = ["_static"] if (Path(__file__).parent / "_static").is_dir() else []
+html_static_path = ["_static"]  # cltk.css here; the build adds mathjax/ and cltk-plotly.js
+html_css_files = ["cltk.css"]
 html_show_sourcelink = False
 html_theme_options = {"navigation_with_keys": True}
 html_last_updated_fmt = None

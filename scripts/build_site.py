@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the course website, or export one notebook as a page that works offline.
 
-    python scripts/build_site.py [--scale smoke|default|paper] [--out _build/site] [--only 00,02] [--reuse]
+    python scripts/build_site.py [--scale smoke|default|paper] [--out _build/site] [--only 00,02] [--reuse] [--jobs 2]
     python scripts/build_site.py --export notebooks/02_piggyback.ipynb [--out DIR] [--scale ...] [--no-execute]
 
 The website (Sphinx with myst-nb, theme furo) goes to ``_build/site/`` (open ``index.html``, or serve
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,9 +52,14 @@ SCALES = ("smoke", "default", "paper")
 CELL_TIMEOUT = {"smoke": 300, "default": 1800, "paper": 4 * 3600}  # seconds, per cell
 NOTEBOOK_TIMEOUT = {"smoke": 600, "default": 3600, "paper": 12 * 3600}  # seconds, per notebook
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/cltk"
-# jupyter-server-mathjax ships the STIX-Web fonts only: tell MathJax so, or it asks for the TeX ones.
+# jupyter-server-mathjax ships the STIX-Web fonts only: tell MathJax so, or it asks for the TeX ones. Its
+# "MathJax_Blank" measuring font points at about:blank, which Chromium refuses with a console error; a
+# local() source fails the same way, silently.
 MATHJAX_LOCAL_CONFIG = """MathJax.Hub.Config({
-  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
+  "HTML-CSS": {
+    availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
+    styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}
+  },
   SVG: {font: "STIX-Web"}
 });
 MathJax.Ajax.loadComplete("[MathJax]/config/local/cltk.js");
@@ -492,6 +498,7 @@ def build_site(
     notebook_timeout: int | None = None,
     sphinx_timeout: int = 900,
     reuse: bool = False,
+    jobs: int = 1,
 ) -> dict[str, float]:
     """Build the website into ``out``; return the seconds per step (``notebooks/NAME``, ``sphinx``, ``total``)."""
     start = time.monotonic()
@@ -504,8 +511,8 @@ def build_site(
         if unknown:
             raise BuildError(f"--only {','.join(unknown)} matches no notebook in {NOTEBOOKS}")
     to_run = [p for p in notebooks if not only or any(p.name.startswith(prefix) for prefix in only)]
-    src_dir = BUILD / "site-src"
-    executed_dir = BUILD / "site-executed" / scale
+    src_dir = out.parent / f"{out.name}-src"  # _build/site-src next to _build/site
+    executed_dir = out.parent / f"{out.name}-executed" / scale
     for folder in (src_dir, out):
         shutil.rmtree(folder, ignore_errors=True)
     executed_dir.mkdir(parents=True, exist_ok=True)
@@ -514,19 +521,33 @@ def build_site(
     executed: dict[str, float] = {}
     seconds_file = executed_dir / "seconds.json"
     previous = json.loads(seconds_file.read_text()) if reuse and seconds_file.is_file() else {}
+    pending = []
     for path in to_run:
         target = executed_dir / path.name
         if reuse and path.name in previous and target.is_file() and target.stat().st_mtime > path.stat().st_mtime:
             executed[path.name] = previous[path.name]
-            _say(f"reusing {target.relative_to(REPO)} (executed in {previous[path.name]:.1f} s)")
-            continue
+            _say(f"reusing {target} (executed in {previous[path.name]:.1f} s)")
+        else:
+            pending.append(path)
+
+    def run(path: Path) -> tuple[str, float]:
         _say(f"executing {path.name} at scale {scale} ...")
         seconds = execute_notebook(
-            path, target, scale, cell_timeout or CELL_TIMEOUT[scale], notebook_timeout or NOTEBOOK_TIMEOUT[scale]
+            path,
+            executed_dir / path.name,
+            scale,
+            cell_timeout or CELL_TIMEOUT[scale],
+            notebook_timeout or NOTEBOOK_TIMEOUT[scale],
         )
-        executed[path.name] = timings[f"notebooks/{path.name}"] = seconds
-        seconds_file.write_text(json.dumps({**previous, **executed}, indent=1))
         _say(f"  {path.name}: {seconds:.1f} s")
+        return path.name, seconds
+
+    notebooks_start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each notebook runs in its own process
+        for name, seconds in pool.map(run, pending):
+            executed[name] = timings[f"notebooks/{name}"] = seconds
+    timings["notebooks"] = time.monotonic() - notebooks_start
+    seconds_file.write_text(json.dumps({**previous, **executed}, indent=1))
 
     _stage(src_dir, scale, notebooks, executed_dir, executed)
     _say("sphinx-build ...")
@@ -578,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="keep executed notebooks from an earlier build that are newer than theirs"
     )
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="notebooks executed at the same time (default 1)")
     parser.add_argument("--export", type=Path, metavar="NOTEBOOK", help="export one notebook as an offline page")
     parser.add_argument("--no-execute", action="store_true", help="with --export: keep the notebook's outputs")
     parser.add_argument("--execute-one", nargs=2, type=Path, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
@@ -606,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.cell_timeout,
                 args.notebook_timeout,
                 reuse=args.reuse,
+                jobs=args.jobs,
             )
     except BuildError as exc:
         print(f"build_site: {exc}", file=sys.stderr)

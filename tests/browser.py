@@ -624,15 +624,35 @@ def figure_title(figure) -> str:
     return (title.first.text_content() or "") if title.count() else ""
 
 
+_VISIBLE_SPAN_JS = """(el) => {
+  const r = el.getBoundingClientRect();
+  let left = Math.max(r.left, 0), right = Math.min(r.right, window.innerWidth);
+  for (let a = el.parentElement; a; a = a.parentElement) {
+    if (a instanceof HTMLElement && getComputedStyle(a).overflowX !== 'visible') {
+      const box = a.getBoundingClientRect();
+      left = Math.max(left, box.left);
+      right = Math.min(right, box.right);
+    }
+  }
+  return {left: left, right: right, x: r.left, width: r.width, y: r.top, height: r.height};
+}"""
+
+
 def move_plotly_slider(page, figure, fraction: float = 1.0) -> None:
-    """Press the mouse on a plotly slider's rail at ``fraction`` of its length (0 = first step, 1 = last)."""
+    """Press the mouse on a plotly slider's rail at ``fraction`` of its length (0 = first step, 1 = last).
+
+    The press stays on the part of the rail that is visible (a wide figure may scroll inside its output).
+    """
     rail = figure.locator(".slider-rail-touch-rect").first
-    rail.scroll_into_view_if_needed()
-    box = rail.bounding_box()
-    if box is None:
+    if rail.count() == 0:
         raise AssertionError("the figure has no plotly slider rail to move")
-    x = box["x"] + 4 + (box["width"] - 8) * fraction
-    y = box["y"] + box["height"] / 2
+    rail.scroll_into_view_if_needed()
+    span = rail.evaluate(_VISIBLE_SPAN_JS)
+    if span["right"] - span["left"] < 8:
+        raise AssertionError(f"the slider rail is not visible: {span}")
+    x = span["x"] + 4 + (span["width"] - 8) * fraction
+    x = min(max(x, span["left"] + 4), span["right"] - 4)
+    y = span["y"] + span["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.up()

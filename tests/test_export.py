@@ -249,6 +249,4 @@ def test_offline_export_shows_everything_and_asks_no_host(executed, tmp_path):
             "() => document.querySelectorAll('.MathJax, .MathJax_Display, mjx-container').length >= 2"
         )
         assert offline.blocked == [], f"the offline export asked other hosts for: {offline.blocked}"
-        # MathJax probes a font at about:blank, which Chromium refuses from file:// (harmless: math is typeset)
-        errors = [e for e in page_errors(page) if "about:blank" not in e and "net::ERR_FAILED" not in e]
-        assert not errors, errors
+        assert not page_errors(page), page_errors(page)
