@@ -43,10 +43,10 @@ class TargetNetwork:
     """A network that runs with weights it is given (``torch.func.functional_call``).
 
     What a hypernetwork needs from it: ``target_shapes`` (its weight tensors' shapes, in order);
-    ``forward(x, weights)``: ``x`` (batch, ...) and tensors with ``target_shapes`` → (batch, out); ``forward_batched(x, weights)``:
-    each tensor with a leading P (P weight sets, e.g. points of an embedding grid) → (P, batch, out), all P networks at
-    once with ``vmap``. ``module`` is a template on the ``meta`` device: it fixes the architecture, holds no memory,
-    and its (fake) parameters are always replaced by the given weights.
+    ``forward(x, weights)``: ``x`` (batch, ...) and tensors with ``target_shapes`` → (batch, out);
+    ``forward_batched(x, weights)``: each tensor with a leading P (P weight sets, e.g. points of an embedding grid) →
+    (P, batch, out), all P networks at once with ``vmap``. ``module`` is a template on the ``meta`` device: it fixes
+    the architecture, holds no memory, and its (fake) parameters are always replaced by the given weights.
     """
 
     def __init__(self, build_module):
@@ -93,10 +93,7 @@ class TargetNetwork:
 
 
 class TargetMLP(TargetNetwork):
-    """Flatten, ``Linear -> activation`` per hidden size, then a linear output layer.
-
-    ``activation``: ``"relu"`` (classification) or ``"sigmoid"`` (the paper's toy regression).
-    """
+    """Flatten, ``Linear -> activation`` per hidden size (relu; sigmoid in the paper's toy), a linear output layer."""
 
     def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, activation: str = "relu"):
         self.activation = OneOf(*_ACTIVATIONS)("activation", activation)
@@ -143,11 +140,8 @@ def estimate_hypernet_bytes(
     chunk_size: int | None = None,
     chunk_emb_dim: int | None = None,
 ) -> int:
-    """Bytes of the float32 parameters a :class:`HyperNetwork` with these arguments allocates, without allocating.
-
-    Task embeddings ``T · emb_dim``, chunk embeddings ``K · chunk_emb_dim``, and ``(in + 1) · out``
-    for every linear layer of the trunk and the heads (all heads together output |Θ_trgt|, or C).
-    """
+    """Bytes of the float32 parameters a :class:`HyperNetwork` with these arguments allocates, without allocating:
+    task embeddings T · emb_dim, chunk embeddings K · chunk_emb_dim, (in + 1) · out per trunk and head layer."""
     sizes = _check_sizes(target_shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim)
     shapes, num_tasks, emb_dim, hidden, chunk_size, chunk_emb_dim = sizes
     numel = sum(math.prod(s) for s in shapes)
@@ -159,11 +153,10 @@ def estimate_hypernet_bytes(
 class HyperNetwork(nn.Module):
     """``h(e, Θ_h)``: a task embedding in, every weight of a target network out.
 
-    - **full** (``chunk_size=None``): an MLP trunk ``emb_dim -> hidden...``, then one linear
-      output head per target tensor;
-    - **chunked** (``chunk_size=C``): the trunk reads ``[e(t), c_i]`` for K learned chunk
-      embeddings ``c_i`` (``chunk_emb_dim``), one head outputs C numbers per chunk; the K·C
-      outputs are concatenated, cut to |Θ_trgt| and reshaped. K = ceil(|Θ_trgt| / C).
+    - **full** (``chunk_size=None``): an MLP trunk ``emb_dim -> hidden...``, then one linear head per target tensor;
+    - **chunked** (``chunk_size=C``): the trunk reads ``[e(t), c_i]`` for K learned chunk embeddings ``c_i``
+      (``chunk_emb_dim``), one head outputs C numbers per chunk; the K·C outputs are concatenated, cut to |Θ_trgt|
+      and reshaped. K = ceil(|Θ_trgt| / C).
 
     Task and chunk embeddings start N(0, 1); the trunk uses ``activation`` (``relu``, ``sigmoid``, ``tanh``, ``elu``).
     ``init="rescale"``: PyTorch's default trunk init, head biases zero and head weights rescaled once so the generated
@@ -209,11 +202,10 @@ class HyperNetwork(nn.Module):
         self.trunk = nn.Sequential(*[m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), act())])
         sizes = [self.chunk_size] if self.chunked else [math.prod(s) for s in self.target_shapes]
         self.heads = nn.ModuleList(nn.Linear(widths[-1], n) for n in sizes)
+        for layer in [m for m in [*self.trunk, *self.heads] if isinstance(m, nn.Linear) and init == "xavier"]:
+            nn.init.xavier_uniform_(layer.weight), nn.init.zeros_(layer.bias)  # every matrix xavier, every bias 0
         if init == "rescale":
             self._rescale_heads(stds)
-        else:  # xavier: every weight matrix xavier-uniform, every bias zero
-            for layer in [m for m in self.trunk if isinstance(m, nn.Linear)] + list(self.heads):
-                nn.init.xavier_uniform_(layer.weight), nn.init.zeros_(layer.bias)
 
     @torch.no_grad()
     def _rescale_heads(self, stds: list[float]) -> None:
@@ -287,8 +279,7 @@ class HyperNetwork(nn.Module):
     @torch.no_grad()
     def store_targets(self, tasks: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
         """h(e(t), Θ_h*) for the given (default: all) tasks, detached: {t: (|Θ_trgt|,)}."""
-        tasks = range(self.num_tasks) if tasks is None else tasks
-        return {int(t): self.forward(t, flat=True).detach().clone() for t in tasks}
+        return {int(t): self.forward(t, flat=True).clone() for t in (range(self.num_tasks) if tasks is None else tasks)}
 
     def output_regularizer(
         self,
@@ -345,16 +336,13 @@ def lookahead_delta(optimizer: torch.optim.Optimizer, grads: Mapping[nn.Paramete
 
 
 def _batch_stream(x, y, batch_size, steps, generator, full_batches=False):
-    """``steps`` minibatches, reshuffling after each pass over the data; with ``full_batches`` every batch has
-    ``batch_size`` rows, cut from an endless stream of reshuffled passes (a batch may span two passes)."""
+    """``steps`` minibatches from reshuffled passes over the data: each pass cut on its own (its last batch may be
+    short), or with ``full_batches`` the passes back to back cut into full batches (a batch may span two passes)."""
+    passes = (torch.randperm(len(x), generator=generator) for _ in iter(int, 1))  # endless
     if full_batches:
-        passes = -(-steps * batch_size // len(x))
-        order = torch.cat([torch.randperm(len(x), generator=generator) for _ in range(passes)])
-        yield from ((x[idx], y[idx]) for idx in order[: steps * batch_size].split(batch_size))
-    while steps > 0 and not full_batches:
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size)[:steps]:
-            steps -= 1
-            yield x[idx], y[idx]
+        batches = torch.cat([next(passes) for _ in range(-(-steps * batch_size // len(x)))]).split(batch_size)
+    for _, idx in zip(range(steps), batches if full_batches else (b for p in passes for b in p.split(batch_size))):
+        yield x[idx], y[idx]
 
 
 def learn_task(
@@ -389,26 +377,28 @@ def learn_task(
     old_tasks_per_step = Int(low=1, optional=True)("old_tasks_per_step", old_tasks_per_step)
     if len(x) != len(y) or len(x) == 0:
         raise ConfigError(f"x and y need the same, non-zero number of examples, got {len(x)} and {len(y)}")
-    device = hnet.heads[0].weight.device
-    targets = dict(targets or {})
-    old = sorted(t for t in targets if t != task_id)
+    device, targets = hnet.heads[0].weight.device, dict(targets or {})
+    old = sorted(t for t in targets if t != task_id) if beta > 0 else []
     shared = [(name, p) for name, p in hnet.named_parameters() if not name.startswith("task_embeddings.")]
-    optimizer = torch.optim.Adam([p for _, p in shared] + [hnet.embedding(task_id)], lr=lr)
-    losses = []
-    batches = _batch_stream(x, y, batch_size, steps, generator, full_batches)
+    # fused: one kernel updates every parameter (Adam's pass over the heads' hidden · |Θ_trgt| numbers dominates)
+    optimizer = torch.optim.Adam([p for _, p in shared] + [hnet.embedding(task_id)], lr=lr, fused=True)
+    if old:  # old embeddings and targets stay fixed within the task: stack them once (and check the targets)
+        hnet.output_regularizer(targets, beta, tasks=old)
+        old_emb, wanted = torch.stack([hnet.embedding(t).detach() for t in old]), torch.stack([targets[t] for t in old])
+        rows, wanted = torch.arange(len(old)), wanted.to(device)
+    losses, batches = [], _batch_stream(x, y, batch_size, steps, generator, full_batches)
     for xb, yb in tqdm(batches, total=steps, desc=desc, disable=not progress, leave=False):
-        loss = loss_fn(target(xb.to(device), hnet(task_id)), yb.to(device))
-        total = loss
-        if beta > 0 and old:
-            subset = old
-            if old_tasks_per_step is not None and old_tasks_per_step < len(old):
-                subset = [old[int(i)] for i in torch.randperm(len(old), generator=generator)[:old_tasks_per_step]]
-            delta = None
-            if lookahead:
-                grads = torch.autograd.grad(loss, [p for _, p in shared], retain_graph=True, allow_unused=True)
-                step = lookahead_delta(optimizer, {p: g for (_, p), g in zip(shared, grads) if g is not None})
-                delta = {name: step[p].detach() for name, p in shared if p in step}
-            total = loss + hnet.output_regularizer(targets, beta, tasks=subset, delta=delta)
+        if old and old_tasks_per_step is not None and old_tasks_per_step < len(old):
+            rows = torch.randperm(len(old), generator=generator)[:old_tasks_per_step]
+        emb = hnet.embedding(task_id).unsqueeze(0)  # without look-ahead: current and old tasks in one pass
+        flat = hnet.generate_flat(torch.cat([emb, old_emb[rows]]) if old and not lookahead else emb)
+        loss = loss_fn(target(xb.to(device), hnet.split_flat(flat[0])), yb.to(device))
+        total = loss + beta * (flat[1:] - wanted[rows]).pow(2).sum() / len(rows) if len(flat) > 1 else loss
+        if old and lookahead:  # the old tasks at Θ_h + ΔΘ_h: a second pass
+            grads = torch.autograd.grad(loss, [p for _, p in shared], retain_graph=True, allow_unused=True)
+            step = lookahead_delta(optimizer, {p: g for (_, p), g in zip(shared, grads) if g is not None})
+            delta = {name: step[p].detach() for name, p in shared if p in step}
+            total = loss + hnet.output_regularizer(targets, beta, tasks=[old[int(r)] for r in rows], delta=delta)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()

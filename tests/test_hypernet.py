@@ -6,6 +6,7 @@ cltoolkit.experiments.hypernet; the embedding landscape in cltoolkit.widgets.hyp
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -552,6 +553,25 @@ def test_the_toy_uses_the_authors_four_ingredients(monkeypatch):
         HyperNetwork(SHAPES, 2, activation="gelu")
     with pytest.raises(ConfigError, match="init"):
         HyperNetwork(SHAPES, 2, init="kaiming")
+
+
+def test_learn_task_batched_step_is_the_documented_loss():
+    """learn_task generates the current and old tasks' weights in one pass: same step as task loss + regulariser."""
+    torch.manual_seed(0)
+    target = TargetMLP(6, (5,), 3)
+    hnet = HyperNetwork(target.target_shapes, 3, emb_dim=4, hidden=(8,), init_std=target.init_std())
+    targets = {t: w + 0.1 for t, w in hnet.store_targets(range(2)).items()}  # the regulariser is not zero
+    x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    manual, before = copy.deepcopy(hnet), hnet.heads[0].weight.detach().clone()
+    learn_task(hnet, target, 2, x, y, steps=1, batch_size=8, lr=0.01, beta=0.5, targets=targets)
+    assert not torch.allclose(hnet.heads[0].weight, before)  # one step moved the weights
+    shared = [p for n, p in manual.named_parameters() if not n.startswith("task_embeddings.")]
+    optimizer = torch.optim.Adam([*shared, manual.embedding(2)], lr=0.01)
+    loss = F.cross_entropy(target(x, manual(2)), y) + manual.output_regularizer(targets, 0.5)
+    loss.backward()
+    optimizer.step()
+    for (name, mine), theirs in zip(hnet.named_parameters(), manual.parameters()):
+        assert torch.allclose(mine, theirs, atol=1e-6), name
 
 
 def test_full_batches_always_have_batch_size_rows_and_cover_each_pass():
