@@ -404,11 +404,11 @@ class ToyConfig(Checked):
     (``activation``), full hypernetwork 10-10 with sigmoid (``hnet_activation``), every hypernetwork
     weight matrix xavier-uniform and every bias zero (``hnet_init="xavier"``), embeddings of size 2,
     Adam lr 1e-2, full batches of 32 from an endless reshuffled stream (``full_batches``), 4001
-    iterations per task (paper scale), β = 0.005 with the look-ahead ΔΘ_h.
+    iterations per task (default and paper scale), β = 0.005 with the look-ahead ΔΘ_h.
     """
 
     beta: float = checked(0.005, Float(low=0))
-    iterations: int = checked(1500, Int(low=1, high=1_000_000))
+    iterations: int = checked(4001, Int(low=1, high=1_000_000))
     lr: float = checked(1e-2, Float(low=0, low_open=True))
     batch_size: int = checked(32, Int(low=1, high=100_000))
     lookahead: bool = checked(True, Bool())
@@ -425,12 +425,15 @@ class ToyConfig(Checked):
 
 
 def toy_config(scale: str | None = None, **overrides) -> ToyConfig:
-    """The toy run's settings: ``iterations`` per task 400 (smoke), 1500 (default) or 4001 (paper).
+    """The toy run's settings: ``iterations`` per task 400 (smoke) or the paper's 4001 (default and paper).
 
+    Default scale runs the paper's schedule because a shorter one does not reach the paper's numbers at
+    β = 0.005: with 1500 iterations the second task drifts (final test MSE 0.19 with seed 0, 0.46 with
+    seed 1; 0.0049 and 0.0017 with 4001). Smoke scale only checks that everything runs.
     ``overrides`` are :class:`ToyConfig` fields; ``None`` keeps the default, an unknown name is an error.
     """
     check_overrides(ToyConfig, overrides)
-    base = dict(iterations=by_scale(scale, smoke=400, default=1500, paper=4001))
+    base = dict(iterations=by_scale(scale, smoke=400, default=4001, paper=4001))
     base.update({k: v for k, v in overrides.items() if v is not None})
     return ToyConfig(**base)
 
