@@ -78,7 +78,8 @@ def test_portable_renderer_bundle_and_snapshot(stream, monkeypatch):
         bundle = fig._repr_mimebundle_()
         assert set(bundle) >= {"application/vnd.plotly.v1+json", "text/html"}
         html = bundle["text/html"]
-        assert "Plotly.newPlot" in html and "frames" in html and "http" not in html
+        assert "Plotly.newPlot" in html and "frames" in html
+        assert "<script src" not in html and "cdn." not in html, "a figure loads nothing from anywhere"
         assert _common.PLOTLYJS_MARKER not in html, "plotly.js goes into its own output, once"
         explorer = stream_explorer(stream, n_examples=2)
         snapshot = explorer._repr_mimebundle_()["text/html"]
@@ -118,10 +119,11 @@ NOTEBOOK_CELLS = [
     ("markdown", "# Export check\n\nInline math $\\alpha + \\beta$ and a display\n\n$$\\sum_{t<T} R_{T,t}$$"),
     (
         "code",
-        "import plotly.graph_objects as go\n"
+        "import ipywidgets\nimport plotly\nimport plotly.graph_objects as go\n"
         "from cltoolkit.data import load_digits, make_stream\n"
         "from cltoolkit.widgets import stream_explorer, stream_static_figure\n\n"
-        "stream = make_stream(load_digits(), 'rotated', 3)",
+        "stream = make_stream(load_digits(), 'rotated', 3)\n"
+        "print('versions', ipywidgets.__version__, plotly.__version__)",
     ),
     ("code", "explorer = stream_explorer(stream, n_examples=3)\nexplorer"),
     ("code", "explorer.controls[0].value = 1  # a later cell moves a control (once a 90 s stall)"),
@@ -142,9 +144,8 @@ def executed(tmp_path_factory) -> tuple[Path, float]:
     source = folder / "export_check.ipynb"
     nbformat.write(nb, source)
     command = [
-        sys.executable,
+        sys.executable,  # python -m nbconvert: the kernel runs this interpreter (the environment under test)
         "-m",
-        "jupyter",
         "nbconvert",
         "--to",
         "notebook",
@@ -168,9 +169,14 @@ def executed(tmp_path_factory) -> tuple[Path, float]:
 
 
 def test_executed_notebook_carries_plotlyjs_once_and_html_everywhere(executed):
+    import ipywidgets
+    import plotly
+
     path, _ = executed
     nb = nbformat.read(path, as_version=4)
     outputs = [output for cell in nb.cells for output in cell.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert f"versions {ipywidgets.__version__} {plotly.__version__}" in printed, f"the kernel is another env: {printed}"
     html = [output["data"]["text/html"] for output in outputs if "text/html" in output.get("data", {})]
     assert sum(text.startswith(_common.PLOTLYJS_MARKER) for text in html) == 1
     plotly_outputs = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
@@ -205,7 +211,7 @@ def test_nbconvert_default_export_draws_static_figures_offline(executed, tmp_pat
     require_browser()
     path, _ = executed
     result = subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(path)],
+        [sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(path)],
         capture_output=True,
         text=True,
         timeout=120,
