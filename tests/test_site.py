@@ -52,6 +52,33 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+def _notebook_with(tmp_path: Path, source: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    path = tmp_path / "hang.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_hung_notebook_is_killed_and_named(tmp_path):
+    build_site = _build_site_module()
+    path = _notebook_with(tmp_path, "import time\ntime.sleep(600)")
+    start = time.monotonic()
+    with pytest.raises(build_site.BuildError, match=r"hang.ipynb did not finish within 15 s at scale smoke \(killed\)"):
+        build_site.execute_notebook(path, tmp_path / "out.ipynb", "smoke", cell_timeout=300, notebook_timeout=15)
+    assert time.monotonic() - start < 60
+
+
+def test_a_cell_that_sits_out_its_timeout_is_an_error(tmp_path):
+    """What the Output-widget stall looked like: the executor waited the whole cell timeout, then went on."""
+    build_site = _build_site_module()
+    path = _notebook_with(tmp_path, "import time\ntime.sleep(19.3)")  # 96 % of the timeout; > 95 % is flagged
+    with pytest.raises(build_site.BuildError, match=r"cell 0 took 19 s of its 20 s timeout"):
+        build_site.execute_notebook(path, tmp_path / "out.ipynb", "smoke", cell_timeout=20, notebook_timeout=120)
+
+
 def test_every_page_is_there(site):
     assert (site / "index.html").is_file()
     for path in NOTEBOOKS:
