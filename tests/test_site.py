@@ -75,7 +75,7 @@ def test_a_cell_that_sits_out_its_timeout_is_an_error(tmp_path):
     """What the Output-widget stall looked like: the executor waited the whole cell timeout, then went on."""
     build_site = _build_site_module()
     path = _notebook_with(tmp_path, "import time\ntime.sleep(19.3)")  # 96 % of the timeout; > 95 % is flagged
-    with pytest.raises(build_site.BuildError, match=r"cell 0 took 19 s of its 20 s timeout"):
+    with pytest.raises(build_site.BuildError, match=r"cell 0 took (19|20) s of its 20 s timeout"):
         build_site.execute_notebook(path, tmp_path / "out.ipynb", "smoke", cell_timeout=20, notebook_timeout=120)
 
 
