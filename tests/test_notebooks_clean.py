@@ -132,3 +132,13 @@ def test_opening_cells(path: Path):
     assert setup.cell_type == "code", f"{_relative(path)}: cell 3 must be the setup code cell"
     for call in ("get_scale(", "get_device(", "seed_everything("):
         assert call in setup.source, f"{_relative(path)}: the setup cell (cell 3) should call {call}...)"
+
+
+def test_one_install_source():
+    """The Colab cell and the badges install/open the repository named in pyproject's [project.urls]."""
+    import tomllib
+
+    source = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Source"]
+    owner_repo = source.removeprefix("https://github.com/")
+    assert f"git+{source}" in COLAB_CELL, f"the Colab cell must install git+{source} (pyproject's Source URL)"
+    assert f"/github/{owner_repo}/" in COLAB_URL and f"/gh/{owner_repo}/" in BINDER_URL
