@@ -136,8 +136,7 @@ def test_opening_cells(path: Path):
 
 def test_one_install_source():
     """The Colab cell and the badges install/open the repository named in pyproject's [project.urls]."""
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     source = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Source"]
     owner_repo = source.removeprefix("https://github.com/")
     assert f"git+{source}" in COLAB_CELL, f"the Colab cell must install git+{source} (pyproject's Source URL)"
