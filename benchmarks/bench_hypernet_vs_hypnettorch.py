@@ -19,8 +19,8 @@ prints each wall time, min and median per library, the ratio kit / hypnettorch, 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_hypernet_vs_hypnettorch.py [--repeats 3] [--steps 1000] [--json PATH]``
 
 Measured on a shared 2-core machine (load average 7-10 from other jobs, so absolute times are inflated):
-the issue's work (1,000 steps per task), alternating: kit 218 s and 112 s (ACC 0.970), hypnettorch 1,234 s
-(ACC 0.974; its second run did not finish in the time available), ratio 0.18 (first pair); ``--steps 100
+the issue's work (1,000 steps per task), ``--repeats 2`` alternating: kit 218 s and 112 s (ACC 0.970),
+hypnettorch 1,234 s and 537 s (ACC 0.974); kit / hypnettorch 0.19 (medians), 0.21 (minima). ``--steps 100
 --repeats 1``: kit 18.8 s (ACC 0.934), hypnettorch 48.5 s (ACC 0.922), ratio 0.39.
 Before the batched pass and fused Adam the kit took 0.6-0.85x hypnettorch's time. Where the time goes
 (profiled, 4 old tasks): the heads' matrix products and Adam over the heads' 100 x 17.6 k weights; hypnettorch
