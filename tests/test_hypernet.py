@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 from functools import partial
 
 import numpy as np
@@ -585,11 +586,17 @@ def test_full_batches_always_have_batch_size_rows_and_cover_each_pass():
     assert [len(b) for b, _ in per_pass] == [4, 4, 2, 4, 4]  # the default restarts each pass: a short batch
 
 
+@pytest.mark.skipif(
+    os.environ.get("CLTK_SLOW_TESTS") != "1",
+    reason="12,000 look-ahead steps (about 1-4 min on 2 cores): set CLTK_SLOW_TESTS=1; docs/scorecard.md row 17 "
+    "records the same claim over seeds 0-2",
+)
 def test_toy_regression_reproduces_the_paper_at_its_settings():
     """Paper Fig. 2 settings (β = 0.005, 4001 iterations): every task's final test MSE <= 0.01 (authors ≈ 0.004).
 
     Seed 0 here; seeds 1 and 2 also pass (0.0002 / 0.0017 / 0.0033 and 0.0011 / 0.0008 / 0.0007, see the
-    docstring of train_toy_regression); some other seeds let one task drift.
+    docstring of train_toy_regression); some other seeds let one task drift. Slow, so it runs with
+    ``CLTK_SLOW_TESTS=1 pytest tests/test_hypernet.py -k paper_at_its_settings``.
     """
     result = train_toy_regression(scale="paper", seed=0)
     assert result.mse[-1].max() <= 0.01, f"final test MSE per task {result.mse[-1]}"

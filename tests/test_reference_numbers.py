@@ -8,7 +8,8 @@ fix, a new default) regenerates it in the same commit and says why in the commit
 
 Recorded before the structure change (methods moved to ``cltoolkit/experiments/``); since then
 regenerated for: si (path integral reads the task-loss gradient alone, clamp on the cumulative
-Omega — Zenke et al.).
+Omega — Zenke et al.); roaming (bytes_per_task counts the per-task BN statistics); hypernet (the
+current and old tasks' weights generated in one batched pass, fused Adam: float rounding only).
 """
 
 from __future__ import annotations
