@@ -113,6 +113,24 @@ def test_plotlyjs_hides_amd_loaders():
     assert "https://" not in html[:500]
 
 
+def test_toggle_buttons_line_up_with_the_other_controls():
+    import ipywidgets as W
+
+    toggle = W.ToggleButtons(options=["accuracy", "loss"], description="colour")
+    _common.Explorer([W.IntSlider(description="k"), toggle], lambda: go.Figure())
+    assert "widget-inline-hbox" in toggle._dom_classes
+    assert toggle.style.button_width == "102px"  # two buttons as wide as a slider's track
+
+
+def test_frames_figure_opens_at_the_active_frame():
+    frames = [(str(k), [go.Bar(y=[k, k])], f"frame {k}") for k in range(4)]
+    fig = _common.frames_figure(frames, {}, "k = ", active=2)
+    assert fig.layout.title.text == "frame 2" and list(fig.data[0].y) == [2, 2]
+    assert fig.layout.sliders[0].active == 2 and len(fig.frames) == 4
+    with pytest.raises(ValueError, match=r"active must be a frame index in \[0, 3\], got 4"):
+        _common.frames_figure(frames, {}, "k = ", active=4)
+
+
 # ---------------------------------------------------------------- export and open in Chromium
 
 NOTEBOOK_CELLS = [

@@ -248,6 +248,12 @@ class Explorer:
         self.redraws = 0
         for control in self.controls:
             control.observe(self._on_change, names="value")
+            if isinstance(control, W.ToggleButtons):
+                # JupyterLab 4 with ipywidgets 8 draws ToggleButtons as a block (its label on a line of its
+                # own, the buttons under it); the class every other control has puts it in line with them.
+                control.add_class("widget-inline-hbox")
+                if not control.style.button_width:  # the buttons together as wide as a slider or dropdown
+                    control.style.button_width = f"{max(56, 212 // max(1, len(control.options)) - 4)}px"
         bar = W.HBox(self.controls) if layout == "horizontal" else W.VBox(self.controls)
         self.widget = W.VBox([bar, self.output])
         self.redraw()
@@ -309,15 +315,21 @@ use_portable_figures()
 
 
 def frames_figure(
-    frames: list[tuple[str, list[go.BaseTraceType], str]], base_layout: dict, slider_prefix: str
+    frames: list[tuple[str, list[go.BaseTraceType], str]],
+    base_layout: dict,
+    slider_prefix: str,
+    active: int = 0,
 ) -> go.Figure:
     """A static figure with one frame per ``(label, traces, title)`` and a slider to step through them.
 
-    Works without any widget manager (plain plotly.js).
+    The figure opens at frame ``active`` (e.g. the explorer's default value). Works without any
+    widget manager (plain plotly.js).
     """
     if not frames:
         raise ValueError("frames_figure needs at least one frame")
-    first_label, first_traces, first_title = frames[0]
+    if isinstance(active, bool) or not isinstance(active, int) or not 0 <= active < len(frames):
+        raise ValueError(f"active must be a frame index in [0, {len(frames) - 1}], got {active!r}")
+    _, first_traces, first_title = frames[active]
     fig = go.Figure(data=first_traces, layout=base_layout)
     fig.update_layout(title=first_title)
     fig.frames = [go.Frame(data=traces, name=label, layout=dict(title=title)) for label, traces, title in frames]
@@ -329,5 +341,7 @@ def frames_figure(
         )
         for label, _, _ in frames
     ]
-    fig.update_layout(sliders=[dict(active=0, currentvalue=dict(prefix=slider_prefix), steps=steps, pad=dict(t=40))])
+    fig.update_layout(
+        sliders=[dict(active=active, currentvalue=dict(prefix=slider_prefix), steps=steps, pad=dict(t=40))]
+    )
     return fig
