@@ -1,10 +1,12 @@
 """Interactive explorers (ipywidgets over plotly) and their static plotly figures.
 
 One module per notebook; everything is re-exported here, so
-``from cltoolkit.widgets import stream_explorer`` works.
+``from cltoolkit.widgets import stream_explorer`` works. Importing this package makes plotly
+figures exportable (self-contained HTML next to plotly's JSON, plotly.js once per page) where
+plotly runs with its generic Jupyter renderer; see :func:`use_portable_figures`.
 """
 
-from ._common import Explorer, frames_figure
+from ._common import Explorer, frames_figure, use_portable_figures
 from .hypernet import (
     embedding_landscape_explorer,
     embedding_landscape_figure,
@@ -29,4 +31,5 @@ __all__ = [
     "stream_explorer",
     "stream_figure",
     "stream_static_figure",
+    "use_portable_figures",
 ]
