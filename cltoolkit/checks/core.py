@@ -7,22 +7,22 @@ On the first disagreement it raises ``AssertionError`` naming the input and,
 where the mistake is a common one (a missing factor 1/2, the wrong row of the
 accuracy matrix, ...), saying so.
 
-=============================  =========================================================
-check                          the learner's function
-=============================  =========================================================
-``check_average_accuracy``     ``fn(R) -> float``: ACC of a T x T accuracy matrix
-``check_backward_transfer``    ``fn(R) -> float``: BWT
-``check_forgetting``           ``fn(R) -> float``: forgetting (Chaudhry et al.)
-``check_permutation_stream``   ``fn(source, num_tasks, seed) -> Stream``: permuted stream
-``check_ewc_penalty``          ``fn(model, fisher, anchor, lam) -> Tensor``: EWC's penalty
-``check_fisher_diagonal``      ``fn(model, x, y, task) -> dict``: empirical Fisher diagonal
-``check_forgetting_prediction`` ``fn() -> {"A": choice, "B": choice}``: which forgetting
-                               definition gives the largest number on two matrices
-``check_online_fisher``        ``fn(fishers, gamma) -> dict``: online EWC's running Fisher
-``check_lambda_prediction``    ``fn() -> {"forgetting": .., "plasticity": .., "ACC": ..}``:
-                               how each number moves as EWC's lambda grows
-``check_si_importance``        ``fn(path, grads, xi) -> Tensor``: SI's importance of one task
-=============================  =========================================================
+=================================  =========================================================
+check                              the learner's function
+=================================  =========================================================
+``check_average_accuracy``         ``fn(R) -> float``: ACC of a T x T accuracy matrix
+``check_backward_transfer``        ``fn(R) -> float``: BWT
+``check_forgetting``               ``fn(R) -> float``: forgetting (Chaudhry et al.)
+``check_permutation_stream``       ``fn(source, num_tasks, seed) -> Stream``: permuted stream
+``check_ewc_penalty``              ``fn(model, fisher, anchor, lam) -> Tensor``: EWC's penalty
+``check_fisher_diagonal``          ``fn(model, x, y, task) -> dict``: empirical Fisher diagonal
+``check_forgetting_prediction``    ``fn() -> {"A": choice, "B": choice}``: which forgetting
+                                   definition gives the largest number on two matrices
+``check_online_fisher``            ``fn(fishers, gamma) -> dict``: online EWC's running Fisher
+``check_lambda_prediction``        ``fn() -> {"forgetting": .., "plasticity": .., "ACC": ..}``:
+                                   how each number moves as EWC's lambda grows
+``check_si_importance``            ``fn(path, grads, xi) -> Tensor``: SI's importance of one task
+=================================  =========================================================
 
 Every check returns ``True`` once the answer passes (the wrapper in :mod:`._exercise` turns a
 stub into one line and ``False``).

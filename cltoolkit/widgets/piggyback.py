@@ -89,7 +89,9 @@ def mask_sparsity_static_figure(
     """All tasks' per-layer sparsity, one frame per threshold, with a slider (no widget manager needed)."""
     _check_scores(scores)
     frames = [(f"{t:g}", _traces(scores, ALL_TASKS, t, ternary), _title(ALL_TASKS, t)) for t in thresholds]
-    fig = frames_figure(frames, _layout(scores), slider_prefix="tau = ")
+    # open at the explorer's default tau (at the lowest tau every bar would read 0 %)
+    active = min(range(len(thresholds)), key=lambda i: abs(thresholds[i] - DEFAULT_THRESHOLD))
+    fig = frames_figure(frames, _layout(scores), slider_prefix="tau = ", active=active)
     top = max(100 * v for t in thresholds for s in scores.values() for v in sparsity_at_threshold(s, t).values())
     fig.update_yaxes(range=[0, max(top * 1.1, 1.0)])
     return fig

@@ -139,4 +139,10 @@ def roaming_explorer(partitions, task_names=None) -> Explorer:
     longest = max(len(p.history) for p in layers.values()) - 1
     layer = W.Dropdown(options=list(layers), value=next(iter(layers)), description="layer")
     step = W.IntSlider(value=0, min=0, max=max(longest, 0), description="update c", continuous_update=False)
+
+    def _fit_slider(_change=None) -> None:  # the slider ends at the selected layer's last update
+        step.max = max(len(layers[layer.value].history) - 1, 0)
+
+    _fit_slider()
+    layer.observe(_fit_slider, names="value")
     return Explorer([layer, step], lambda: roaming_figure(layers, layer.value, step.value, task_names))
