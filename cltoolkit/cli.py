@@ -193,6 +193,14 @@ examples:
 """
 
 
+def _add_scale(parser) -> None:
+    parser.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+
+
+def _add_device(parser) -> None:
+    parser.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cltoolkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -217,9 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream", default=None, metavar="KIND", help=f"one of: {', '.join(STREAM_KINDS)} (default depends on METHOD)"
     )
     common.add_argument("--tasks", type=_positive_int, default=None, metavar="N", help="number of tasks")
-    common.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+    _add_scale(common)
     common.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
-    common.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    _add_device(common)
     common.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     common.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="epochs per task")
     common.add_argument("--lr", type=_number(Float(0, low_open=True)), default=None, metavar="LR", help="learning rate")
@@ -295,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="methods to run, space- or comma-separated (default: all seven)",
     )
-    cmp.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
-    cmp.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    _add_scale(cmp)
+    _add_device(cmp)
     cmp.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     cmp.add_argument("--data-root", default=None, metavar="DIR", help="where real datasets live ($CLTK_DATA)")
     cmp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -317,9 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="claim ids to run, space- or comma-separated (default: all; see --list)",
     )
     card.add_argument("--list", action="store_true", help="list the claims and exit")
-    card.add_argument("--scale", default=None, metavar="SCALE", help=f"one of: {', '.join(SCALES)} ($CLTK_SCALE)")
+    _add_scale(card)
     card.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), metavar="S,S,S", help="seeds (default 0,1,2)")
-    card.add_argument("--device", default=None, metavar="DEV", help=f"one of: {', '.join(DEVICES)} ($CLTK_DEVICE)")
+    _add_device(card)
     card.add_argument("--json", default=None, metavar="PATH", help="also write the scorecard as JSON to PATH")
     card.add_argument("--markdown", default=None, metavar="PATH", help="write the markdown table to PATH")
     card.add_argument("--quiet", action="store_true", help="no progress bar")

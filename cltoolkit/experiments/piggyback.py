@@ -456,7 +456,7 @@ class Experiment:
         return 4 * sum(t.numel() for t in self.backbone.state_dict().values() if t.dtype.is_floating_point) + head
 
     def to_dict(self) -> dict:
-        """The CLI's JSON (DESIGN.md public contract) plus the baselines' accuracies."""
+        """The CLI's JSON (the `run` contract in the README) plus the baselines' accuracies."""
         pb = self.piggyback
         out = {
             "tasks": pb.task_names,
