@@ -27,23 +27,8 @@ FIX = (
     "then `python scripts/make_student_editions.py` (it regenerates notebooks/student/)"
 )
 
-COLAB_CELL = "\n".join(
-    [
-        "# Colab only: install the kit and turn on Colab's widget manager. Does nothing anywhere else.",
-        "import sys",
-        "",
-        'if "google.colab" in sys.modules:',
-        "    import subprocess",
-        "",
-        "    subprocess.run(",
-        '        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/cltoolkit/cltoolkit"], '
-        "check=True",
-        "    )",
-        "    from google.colab import output",
-        "",
-        "    output.enable_custom_widget_manager()",
-    ]
-)
+# The guarded Colab cell, verbatim (every notebook's cell 2); tests/colab_cell.py is its one copy outside them.
+COLAB_CELL = (REPO / "tests" / "colab_cell.py").read_text().strip()
 
 
 COLAB_URL = "https://colab.research.google.com/github/cltoolkit/cltoolkit/blob/main/{path}"
@@ -141,3 +126,60 @@ def test_one_install_source():
     owner_repo = source.removeprefix("https://github.com/")
     assert f"git+{source}" in COLAB_CELL, f"the Colab cell must install git+{source} (pyproject's Source URL)"
     assert f"/github/{owner_repo}/" in COLAB_URL and f"/gh/{owner_repo}/" in BINDER_URL
+
+
+class _FakeColabOutput:
+    enabled = 0
+
+    def enable_custom_widget_manager(self):
+        self.enabled += 1
+
+
+def _run_colab_cell(monkeypatch, returncode: int, stderr: str = ""):
+    """Run the Colab cell as if on Colab, with pip answering ``returncode``; returns (calls, fake output)."""
+    import subprocess
+    import sys
+    import types
+
+    output = _FakeColabOutput()
+    colab = types.ModuleType("google.colab")
+    colab.output = output
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    calls = []
+
+    def fake_run(args, **kwargs):
+        calls.append((args, kwargs))
+        return subprocess.CompletedProcess(args, returncode, stdout="", stderr=stderr)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    exec(compile(COLAB_CELL, "<colab cell>", "exec"), {})
+    return calls, output
+
+
+def test_colab_cell_installs_then_enables_widgets(monkeypatch):
+    calls, output = _run_colab_cell(monkeypatch, returncode=0)
+    assert len(calls) == 1 and calls[0][0][-1].startswith("git+https://"), calls
+    assert output.enabled == 1
+
+
+def test_colab_cell_fails_with_one_clear_message(monkeypatch):
+    """A failed install stops the cell with a SystemExit naming the source and pip's last words, not a
+    CalledProcessError traceback; the widget manager is not touched."""
+    with pytest.raises(SystemExit) as exc:
+        _run_colab_cell(monkeypatch, returncode=1, stderr="ERROR: Could not resolve host: github.com")
+    message = str(exc.value)
+    assert "Could not install the kit from git+https://github.com/" in message
+    assert "Could not resolve host: github.com" in message
+    assert "run this cell again" in message
+
+
+def test_colab_cell_does_nothing_outside_colab(monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("the Colab cell ran pip outside Colab"))
+    exec(compile(COLAB_CELL, "<colab cell>", "exec"), {})
