@@ -54,8 +54,12 @@ NOTEBOOK_TIMEOUT = {"smoke": 600, "default": 3600, "paper": 12 * 3600}  # second
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/cltk"
 # jupyter-server-mathjax ships the STIX-Web fonts only: tell MathJax so, or it asks for the TeX ones. Its
 # "MathJax_Blank" measuring font points at about:blank, which Chromium refuses with a console error; a
-# local() source fails the same way, silently.
+# local() source fails the same way, silently. The combined config also carries the native-MathML output's
+# styles, which give double-struck and script variants (\mathbb, \mathcal) TeX web fonts that are not
+# shipped; the hidden MathML copy kept for screen readers (MJX_Assistive_MathML) made the browser fetch
+# them (404s): it keeps the page's font instead.
 MATHJAX_LOCAL_CONFIG = """MathJax.Hub.Config({
+  styles: {".MJX_Assistive_MathML [mathvariant]": {"font-family": "inherit !important"}},
   "HTML-CSS": {
     availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
     styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}

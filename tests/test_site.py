@@ -189,3 +189,46 @@ def test_site_offline_landing_page_to_a_notebook_and_its_slider(served):
         page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
         assert offline.blocked == [], f"the site asked other hosts for: {offline.blocked}"
         assert not page_errors(page), page_errors(page)
+
+
+_PLOT_STATE_JS = """(el) => {
+  const plot = el.querySelector('.cartesianlayer');
+  const title = el.querySelector('.gtitle');
+  return (plot ? plot.innerHTML : '') + '|' + (title ? title.textContent : '');
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("notebook", [p.stem for p in NOTEBOOKS])
+def test_every_notebook_page_draws_every_figure_offline_and_its_sliders_work(served, notebook):
+    """Each notebook's page, served offline: every plotly figure in it is drawn, and moving any figure's
+    slider redraws its plot (not only the slider handle)."""
+    from browser import fail, move_plotly_slider, offline_page, page_errors, require_browser, wait_for_plotly_figures
+
+    require_browser()
+    name = f"site: {notebook}"
+    with offline_page(allow_origin=served) as offline:
+        page = offline.page
+        page.goto(f"{served}/notebooks/{notebook}.html", wait_until="load")
+        expected = page.locator(".plotly-graph-div").count()
+        figures = wait_for_plotly_figures(page, expected, name) if expected else []
+        sliders = 0
+        for index, figure in enumerate(figures):
+            if not figure.locator(".slider-rail-touch-rect").count():
+                continue
+            sliders += 1
+            before = figure.evaluate(_PLOT_STATE_JS)
+            changed = False
+            for fraction in (1.0, 0.0):  # whichever end is not where the figure opened
+                move_plotly_slider(page, figure, fraction=fraction)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not changed:
+                    changed = figure.evaluate(_PLOT_STATE_JS) != before
+                    page.wait_for_timeout(200)
+                if changed:
+                    break
+            if not changed:
+                fail(page, name, f"figure {index}: moving its slider to either end did not redraw the plot")
+        print(f"{notebook}: {len(figures)} plotly figure(s) drawn, {sliders} slider(s) moved")
+        assert offline.blocked == [], f"{name}: the page asked other hosts for {offline.blocked}"
+        assert not page_errors(page), f"{name}: {page_errors(page)}"
