@@ -12,6 +12,9 @@ link opens the notebook without solutions.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -137,10 +140,6 @@ class _FakeColabOutput:
 
 def _run_colab_cell(monkeypatch, returncode: int, stderr: str = ""):
     """Run the Colab cell as if on Colab, with pip answering ``returncode``; returns (calls, fake output)."""
-    import subprocess
-    import sys
-    import types
-
     output = _FakeColabOutput()
     colab = types.ModuleType("google.colab")
     colab.output = output
@@ -177,9 +176,6 @@ def test_colab_cell_fails_with_one_clear_message(monkeypatch):
 
 
 def test_colab_cell_does_nothing_outside_colab(monkeypatch):
-    import subprocess
-    import sys
-
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("the Colab cell ran pip outside Colab"))
     exec(compile(COLAB_CELL, "<colab cell>", "exec"), {})
